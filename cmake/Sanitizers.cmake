@@ -1,0 +1,6 @@
+# GANTRY_SANITIZE=ON builds everything with ASan + UBSan; the test script runs the unit and
+# translator (golden) tests in such a build.
+if(GANTRY_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()

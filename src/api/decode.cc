@@ -1,0 +1,762 @@
+#include "api/decode.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <initializer_list>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "common/strings.h"
+
+namespace gantry::api {
+
+std::string DecodeError::str() const {
+  std::string out = file;
+  if (line > 0) {
+    out += ":" + std::to_string(line) + ":" + std::to_string(column);
+  }
+  out += ": ";
+  if (!path.empty()) {
+    out += path + ": ";
+  }
+  out += message;
+  return out;
+}
+
+namespace {
+
+struct DecodeFailure {
+  int line;
+  int column;
+  std::string path;
+  std::string message;
+};
+
+[[noreturn]] void fail(const YAML::Node& n, const std::string& path, const std::string& msg) {
+  auto mark = n.Mark();
+  throw DecodeFailure{mark.line >= 0 ? mark.line + 1 : 0, mark.column >= 0 ? mark.column + 1 : 0,
+                      path, msg};
+}
+
+std::string join(const std::string& path, const std::string& key) {
+  return path.empty() ? key : path + "." + key;
+}
+
+std::string index(const std::string& path, size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+
+void requireMap(const YAML::Node& n, const std::string& path) {
+  if (!n.IsMap()) {
+    fail(n, path, "expected an object");
+  }
+}
+
+// Strictness: every key of `n` must be in `allowed`.
+void checkKeys(const YAML::Node& n, const std::string& path,
+               std::initializer_list<const char*> allowed) {
+  requireMap(n, path);
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    const auto key = it->first.as<std::string>();
+    bool ok = false;
+    for (const char* a : allowed) {
+      if (key == a) {
+        ok = true;
+        break;
+      }
+    }
+    if (!ok) {
+      fail(it->first, join(path, key), "unknown field \"" + key + "\"");
+    }
+  }
+}
+
+std::string str(const YAML::Node& n, const std::string& path) {
+  if (!n.IsScalar()) {
+    fail(n, path, "expected a string");
+  }
+  return n.Scalar();
+}
+
+int64_t integer(const YAML::Node& n, const std::string& path, int64_t min, int64_t max) {
+  if (!n.IsScalar()) {
+    fail(n, path, "expected an integer");
+  }
+  const std::string& s = n.Scalar();
+  std::string_view v = s;
+  bool neg = !v.empty() && v.front() == '-';
+  if (neg) {
+    v.remove_prefix(1);
+  }
+  auto parsed = parseUint(v);
+  if (!parsed || *parsed > static_cast<uint64_t>(INT64_MAX)) {
+    fail(n, path, "expected an integer, got \"" + s + "\"");
+  }
+  int64_t value = neg ? -static_cast<int64_t>(*parsed) : static_cast<int64_t>(*parsed);
+  if (value < min || value > max) {
+    fail(n, path,
+         "value " + s + " out of range [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+  }
+  return value;
+}
+
+bool boolean(const YAML::Node& n, const std::string& path) {
+  std::string s = str(n, path);
+  if (s == "true") {
+    return true;
+  }
+  if (s == "false") {
+    return false;
+  }
+  fail(n, path, "expected true or false");
+}
+
+template <typename F>
+void eachItem(const YAML::Node& n, const std::string& path, F&& f) {
+  if (!n || n.IsNull()) {
+    return;
+  }
+  if (!n.IsSequence()) {
+    fail(n, path, "expected a list");
+  }
+  for (size_t i = 0; i < n.size(); ++i) {
+    const YAML::Node item = n[i];
+    const std::string itemPath = index(path, i);
+    f(item, itemPath);
+  }
+}
+
+std::map<std::string, std::string> stringMap(const YAML::Node& n, const std::string& path) {
+  std::map<std::string, std::string> out;
+  if (!n || n.IsNull()) {
+    return out;
+  }
+  requireMap(n, path);
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    auto key = it->first.as<std::string>();
+    out[key] = str(it->second, join(path, key));
+  }
+  return out;
+}
+
+std::optional<std::string> optStr(const YAML::Node& parent, const char* key,
+                                  const std::string& path) {
+  auto n = parent[key];
+  if (!n || n.IsNull()) {
+    return std::nullopt;
+  }
+  return str(n, join(path, key));
+}
+
+// YAML scalar -> JSON value with the type a YAML 1.2 core-schema reader would give it.
+nlohmann::json toJson(const YAML::Node& n) {
+  switch (n.Type()) {
+  case YAML::NodeType::Map: {
+    auto obj = nlohmann::json::object();
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      obj[it->first.as<std::string>()] = toJson(it->second);
+    }
+    return obj;
+  }
+  case YAML::NodeType::Sequence: {
+    auto arr = nlohmann::json::array();
+    for (const auto& item : n) {
+      arr.push_back(toJson(item));
+    }
+    return arr;
+  }
+  case YAML::NodeType::Scalar: {
+    const std::string& s = n.Scalar();
+    if (n.Tag() == "!") { // quoted: always a string
+      return s;
+    }
+    if (s == "true" || s == "false") {
+      return s == "true";
+    }
+    if (s == "null" || s == "~") {
+      return nullptr;
+    }
+    std::string_view v = s;
+    bool neg = !v.empty() && v.front() == '-';
+    if (neg) {
+      v.remove_prefix(1);
+    }
+    if (auto u = parseUint(v); u && *u <= static_cast<uint64_t>(INT64_MAX)) {
+      return neg ? -static_cast<int64_t>(*u) : static_cast<int64_t>(*u);
+    }
+    return s;
+  }
+  default:
+    return nullptr;
+  }
+}
+
+ObjectMeta decodeMeta(const YAML::Node& n, bool namespaced) {
+  const std::string path = "metadata";
+  if (!n) {
+    throw DecodeFailure{0, 0, path, "missing metadata"};
+  }
+  checkKeys(n, path,
+            {"name", "namespace", "labels", "annotations", "generation", "creationTimestamp", "uid",
+             "resourceVersion", "managedFields", "ownerReferences", "finalizers", "generateName",
+             "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds"});
+  ObjectMeta m;
+  auto name = optStr(n, "name", path);
+  if (!name || name->empty()) {
+    fail(n, join(path, "name"), "metadata.name is required");
+  }
+  m.name = *name;
+  if (namespaced) {
+    m.ns = optStr(n, "namespace", path).value_or("default");
+  }
+  m.labels = stringMap(n["labels"], join(path, "labels"));
+  m.annotations = stringMap(n["annotations"], join(path, "annotations"));
+  if (auto ts = optStr(n, "creationTimestamp", path)) {
+    m.creationTimestamp = *ts;
+  }
+  return m;
+}
+
+ObjectReference decodeObjectRef(const YAML::Node& n, const std::string& path,
+                                const std::string& defaultKind, bool allowNamespace) {
+  if (allowNamespace) {
+    checkKeys(n, path, {"group", "kind", "name", "namespace"});
+  } else {
+    checkKeys(n, path, {"group", "kind", "name"});
+  }
+  ObjectReference r;
+  r.group = optStr(n, "group", path).value_or("");
+  r.kind = optStr(n, "kind", path).value_or(defaultKind);
+  auto name = optStr(n, "name", path);
+  if (!name || name->empty()) {
+    fail(n, join(path, "name"), "required field is missing");
+  }
+  r.name = *name;
+  r.ns = optStr(n, "namespace", path);
+  return r;
+}
+
+LabelSelector decodeSelector(const YAML::Node& n, const std::string& path) {
+  checkKeys(n, path, {"matchLabels", "matchExpressions"});
+  LabelSelector s;
+  s.matchLabels = stringMap(n["matchLabels"], join(path, "matchLabels"));
+  eachItem(n["matchExpressions"], join(path, "matchExpressions"), [&](auto& e, auto& p) {
+    checkKeys(e, p, {"key", "operator", "values"});
+    LabelSelector::Requirement r;
+    r.key = str(e["key"], join(p, "key"));
+    r.op = str(e["operator"], join(p, "operator"));
+    eachItem(e["values"], join(p, "values"),
+             [&](auto& v, auto& vp) { r.values.push_back(str(v, vp)); });
+    s.matchExpressions.push_back(std::move(r));
+  });
+  return s;
+}
+
+// --- per kind -----------------------------------------------------------------------------
+
+void decodeGateway(const YAML::Node& doc, Gateway& g) {
+  auto spec = doc["spec"];
+  checkKeys(spec, "spec", {"gatewayClassName", "listeners", "addresses", "tls", "infrastructure"});
+  g.gatewayClassName = str(spec["gatewayClassName"], "spec.gatewayClassName");
+  eachItem(spec["listeners"], "spec.listeners", [&](auto& l, auto& p) {
+    checkKeys(l, p, {"name", "hostname", "port", "protocol", "tls", "allowedRoutes"});
+    Listener li;
+    li.name = str(l["name"], join(p, "name"));
+    li.hostname = optStr(l, "hostname", p);
+    li.port = static_cast<int32_t>(integer(l["port"], join(p, "port"), 1, 65535));
+    li.protocol = str(l["protocol"], join(p, "protocol"));
+    if (auto tls = l["tls"]) {
+      auto tp = join(p, "tls");
+      checkKeys(tls, tp, {"mode", "certificateRefs", "options", "frontendValidation"});
+      Listener::Tls t;
+      t.mode = optStr(tls, "mode", tp).value_or("Terminate");
+      eachItem(tls["certificateRefs"], join(tp, "certificateRefs"), [&](auto& r, auto& rp) {
+        t.certificateRefs.push_back(decodeObjectRef(r, rp, "Secret", true));
+      });
+      li.tls = std::move(t);
+    }
+    if (auto ar = l["allowedRoutes"]) {
+      auto ap = join(p, "allowedRoutes");
+      checkKeys(ar, ap, {"namespaces", "kinds"});
+      if (auto ns = ar["namespaces"]) {
+        auto np = join(ap, "namespaces");
+        checkKeys(ns, np, {"from", "selector"});
+        li.allowedFrom = optStr(ns, "from", np).value_or("Same");
+        if (auto sel = ns["selector"]) {
+          li.allowedSelector = decodeSelector(sel, join(np, "selector"));
+        }
+      }
+      if (auto kinds = ar["kinds"]) {
+        std::vector<RouteGroupKind> ks;
+        eachItem(kinds, join(ap, "kinds"), [&](auto& k, auto& kp) {
+          checkKeys(k, kp, {"group", "kind"});
+          RouteGroupKind rgk;
+          rgk.group = optStr(k, "group", kp).value_or(kGatewayGroup);
+          rgk.kind = str(k["kind"], join(kp, "kind"));
+          ks.push_back(rgk);
+        });
+        li.allowedKinds = std::move(ks);
+      }
+    }
+    g.listeners.push_back(std::move(li));
+  });
+  eachItem(spec["addresses"], "spec.addresses", [&](auto& a, auto& p) {
+    checkKeys(a, p, {"type", "value"});
+    GatewayAddress ga;
+    ga.type = optStr(a, "type", p).value_or("IPAddress");
+    ga.value = optStr(a, "value", p).value_or("");
+    g.addresses.push_back(ga);
+  });
+  if (auto tls = spec["tls"]) {
+    checkKeys(tls, "spec.tls", {"backend", "frontend"});
+    if (auto be = tls["backend"]) {
+      checkKeys(be, "spec.tls.backend", {"clientCertificateRef"});
+      if (auto cr = be["clientCertificateRef"]) {
+        g.backendClientCertificateRef =
+            decodeObjectRef(cr, "spec.tls.backend.clientCertificateRef", "Secret", true);
+      }
+    }
+  }
+}
+
+HTTPHeaderMatch decodeHeaderMatch(const YAML::Node& n, const std::string& p) {
+  checkKeys(n, p, {"type", "name", "value"});
+  HTTPHeaderMatch h;
+  h.type = optStr(n, "type", p).value_or("Exact");
+  h.name = str(n["name"], join(p, "name"));
+  h.value = str(n["value"], join(p, "value"));
+  return h;
+}
+
+std::vector<HTTPRouteFilter> decodeFilters(const YAML::Node& n, const std::string& path) {
+  std::vector<HTTPRouteFilter> out;
+  eachItem(n, path, [&](auto& f, auto& p) {
+    checkKeys(f, p,
+              {"type", "requestHeaderModifier", "responseHeaderModifier", "requestRedirect",
+               "urlRewrite", "requestMirror", "cors", "extensionRef", "externalAuth"});
+    out.push_back(HTTPRouteFilter{str(f["type"], join(p, "type"))});
+  });
+  return out;
+}
+
+void decodeHTTPRoute(const YAML::Node& doc, HTTPRoute& r) {
+  auto spec = doc["spec"];
+  checkKeys(spec, "spec", {"parentRefs", "hostnames", "rules"});
+  eachItem(spec["parentRefs"], "spec.parentRefs", [&](auto& n, auto& p) {
+    checkKeys(n, p, {"group", "kind", "namespace", "name", "sectionName", "port"});
+    ParentReference pr;
+    pr.group = optStr(n, "group", p).value_or(kGatewayGroup);
+    pr.kind = optStr(n, "kind", p).value_or("Gateway");
+    pr.ns = optStr(n, "namespace", p);
+    pr.name = str(n["name"], join(p, "name"));
+    pr.sectionName = optStr(n, "sectionName", p);
+    if (n["port"]) {
+      pr.port = static_cast<int32_t>(integer(n["port"], join(p, "port"), 1, 65535));
+    }
+    r.parentRefs.push_back(std::move(pr));
+  });
+  eachItem(spec["hostnames"], "spec.hostnames",
+           [&](auto& n, auto& p) { r.hostnames.push_back(str(n, p)); });
+  eachItem(spec["rules"], "spec.rules", [&](auto& n, auto& p) {
+    checkKeys(n, p,
+              {"name", "matches", "filters", "backendRefs", "timeouts", "retry",
+               "sessionPersistence"});
+    HTTPRouteRule rule;
+    rule.name = optStr(n, "name", p);
+    eachItem(n["matches"], join(p, "matches"), [&](auto& m, auto& mp) {
+      checkKeys(m, mp, {"path", "headers", "queryParams", "method"});
+      HTTPRouteMatch match;
+      if (auto path = m["path"]) {
+        auto pp = join(mp, "path");
+        checkKeys(path, pp, {"type", "value"});
+        match.pathType = optStr(path, "type", pp).value_or("PathPrefix");
+        match.pathValue = optStr(path, "value", pp).value_or("/");
+      }
+      eachItem(m["headers"], join(mp, "headers"),
+               [&](auto& h, auto& hp) { match.headers.push_back(decodeHeaderMatch(h, hp)); });
+      eachItem(m["queryParams"], join(mp, "queryParams"),
+               [&](auto& h, auto& hp) { match.queryParams.push_back(decodeHeaderMatch(h, hp)); });
+      match.method = optStr(m, "method", mp);
+      rule.matches.push_back(std::move(match));
+    });
+    if (rule.matches.empty()) {
+      rule.matches.emplace_back(); // default: PathPrefix "/"
+    }
+    rule.filters = decodeFilters(n["filters"], join(p, "filters"));
+    eachItem(n["backendRefs"], join(p, "backendRefs"), [&](auto& b, auto& bp) {
+      checkKeys(b, bp, {"group", "kind", "name", "namespace", "port", "weight", "filters"});
+      HTTPBackendRef br;
+      br.group = optStr(b, "group", bp).value_or("");
+      br.kind = optStr(b, "kind", bp).value_or("Service");
+      br.name = str(b["name"], join(bp, "name"));
+      br.ns = optStr(b, "namespace", bp);
+      if (b["port"]) {
+        br.port = static_cast<int32_t>(integer(b["port"], join(bp, "port"), 1, 65535));
+      }
+      if (b["weight"]) {
+        br.weight = static_cast<int32_t>(integer(b["weight"], join(bp, "weight"), 0, 1000000));
+      }
+      br.filters = decodeFilters(b["filters"], join(bp, "filters"));
+      rule.backendRefs.push_back(std::move(br));
+    });
+    r.rules.push_back(std::move(rule));
+  });
+}
+
+void decodeReferenceGrant(const YAML::Node& doc, ReferenceGrant& g) {
+  auto spec = doc["spec"];
+  checkKeys(spec, "spec", {"from", "to"});
+  eachItem(spec["from"], "spec.from", [&](auto& n, auto& p) {
+    checkKeys(n, p, {"group", "kind", "namespace"});
+    g.from.push_back({str(n["group"], join(p, "group")), str(n["kind"], join(p, "kind")),
+                      str(n["namespace"], join(p, "namespace"))});
+  });
+  eachItem(spec["to"], "spec.to", [&](auto& n, auto& p) {
+    checkKeys(n, p, {"group", "kind", "name"});
+    g.to.push_back(
+        {str(n["group"], join(p, "group")), str(n["kind"], join(p, "kind")), optStr(n, "name", p)});
+  });
+}
+
+void decodeBackendTLSPolicy(const YAML::Node& doc, BackendTLSPolicy& b) {
+  auto spec = doc["spec"];
+  checkKeys(spec, "spec", {"targetRefs", "validation", "options"});
+  eachItem(spec["targetRefs"], "spec.targetRefs", [&](auto& n, auto& p) {
+    checkKeys(n, p, {"group", "kind", "name", "sectionName"});
+    b.targetRefs.push_back({optStr(n, "group", p).value_or(""), str(n["kind"], join(p, "kind")),
+                            str(n["name"], join(p, "name")), optStr(n, "sectionName", p)});
+  });
+  auto v = spec["validation"];
+  checkKeys(v, "spec.validation",
+            {"caCertificateRefs", "wellKnownCACertificates", "hostname", "subjectAltNames"});
+  eachItem(v["caCertificateRefs"], "spec.validation.caCertificateRefs", [&](auto& n, auto& p) {
+    b.caCertificateRefs.push_back(decodeObjectRef(n, p, "ConfigMap", false));
+  });
+  b.wellKnownCACertificates = optStr(v, "wellKnownCACertificates", "spec.validation");
+  b.hostname = str(v["hostname"], "spec.validation.hostname");
+  eachItem(v["subjectAltNames"], "spec.validation.subjectAltNames", [&](auto& n, auto& p) {
+    checkKeys(n, p, {"type", "hostname", "uri"});
+    BackendTLSPolicy::SubjectAltName s;
+    s.type = str(n["type"], join(p, "type"));
+    s.value = s.type == "URI" ? str(n["uri"], join(p, "uri")) : str(n["hostname"], join(p, "hostname"));
+    b.subjectAltNames.push_back(s);
+  });
+}
+
+void decodeAlbBackendTLSPolicy(const YAML::Node& doc, AlbBackendTLSPolicy& b) {
+  auto spec = doc["spec"];
+  checkKeys(spec, "spec", {"targetRef", "default", "override"});
+  auto t = spec["targetRef"];
+  checkKeys(t, "spec.targetRef", {"group", "kind", "name", "namespace", "sectionNames"});
+  b.targetRef.group = optStr(t, "group", "spec.targetRef").value_or("");
+  b.targetRef.kind = str(t["kind"], "spec.targetRef.kind");
+  b.targetRef.name = str(t["name"], "spec.targetRef.name");
+  b.targetRef.ns = optStr(t, "namespace", "spec.targetRef");
+  eachItem(t["sectionNames"], "spec.targetRef.sectionNames",
+           [&](auto& n, auto& p) { b.targetRef.sectionNames.push_back(str(n, p)); });
+  b.hasOverride = static_cast<bool>(spec["override"]);
+  auto d = spec["default"];
+  if (!d) {
+    return;
+  }
+  checkKeys(d, "spec.default", {"sni", "ports", "clientCertificateRef", "verify"});
+  b.sni = optStr(d, "sni", "spec.default");
+  eachItem(d["ports"], "spec.default.ports", [&](auto& n, auto& p) {
+    checkKeys(n, p, {"port"});
+    b.ports.push_back(static_cast<int32_t>(integer(n["port"], join(p, "port"), 1, 65535)));
+  });
+  if (auto c = d["clientCertificateRef"]) {
+    b.clientCertificateRef =
+        decodeObjectRef(c, "spec.default.clientCertificateRef", "Secret", true);
+  }
+  if (auto v = d["verify"]) {
+    checkKeys(v, "spec.default.verify", {"caCertificateRef", "subjectAltName"});
+    if (!v["caCertificateRef"]) {
+      fail(v, "spec.default.verify.caCertificateRef", "required field is missing");
+    }
+    b.caCertificateRef = decodeObjectRef(v["caCertificateRef"],
+                                         "spec.default.verify.caCertificateRef", "Secret", true);
+    b.subjectAltName = optStr(v, "subjectAltName", "spec.default.verify");
+  }
+}
+
+void decodeService(const YAML::Node& doc, Service& s) {
+  auto spec = doc["spec"];
+  if (!spec) {
+    return;
+  }
+  requireMap(spec, "spec");
+  s.type = optStr(spec, "type", "spec").value_or("ClusterIP");
+  s.selector = stringMap(spec["selector"], "spec.selector");
+  eachItem(spec["ports"], "spec.ports", [&](auto& n, auto& p) {
+    checkKeys(n, p, {"name", "port", "protocol", "targetPort", "appProtocol", "nodePort"});
+    ServicePort sp;
+    sp.name = optStr(n, "name", p);
+    sp.port = static_cast<int32_t>(integer(n["port"], join(p, "port"), 1, 65535));
+    sp.protocol = optStr(n, "protocol", p).value_or("TCP");
+    sp.appProtocol = optStr(n, "appProtocol", p);
+    if (auto tp = n["targetPort"]) {
+      auto v = str(tp, join(p, "targetPort"));
+      if (auto num = parseUint(v)) {
+        sp.targetPortNumber = static_cast<int32_t>(integer(tp, join(p, "targetPort"), 1, 65535));
+      } else {
+        sp.targetPortName = v;
+      }
+    } else {
+      sp.targetPortNumber = sp.port; // Kubernetes default: targetPort = port
+    }
+    s.ports.push_back(std::move(sp));
+  });
+}
+
+void decodeEndpointSlice(const YAML::Node& doc, EndpointSlice& e) {
+  checkKeys(doc, "", {"apiVersion", "kind", "metadata", "addressType", "endpoints", "ports"});
+  e.addressType = optStr(doc, "addressType", "").value_or("IPv4");
+  eachItem(doc["endpoints"], "endpoints", [&](auto& n, auto& p) {
+    checkKeys(n, p,
+              {"addresses", "conditions", "hostname", "nodeName", "zone", "targetRef", "hints",
+               "deprecatedTopology"});
+    EndpointSlice::Endpoint ep;
+    eachItem(n["addresses"], join(p, "addresses"),
+             [&](auto& a, auto& ap) { ep.addresses.push_back(str(a, ap)); });
+    if (auto c = n["conditions"]) {
+      checkKeys(c, join(p, "conditions"), {"ready", "serving", "terminating"});
+      if (c["ready"]) {
+        ep.ready = boolean(c["ready"], join(p, "conditions.ready"));
+      }
+    }
+    e.endpoints.push_back(std::move(ep));
+  });
+  eachItem(doc["ports"], "ports", [&](auto& n, auto& p) {
+    checkKeys(n, p, {"name", "port", "protocol", "appProtocol"});
+    EndpointSlice::Port port;
+    port.name = optStr(n, "name", p);
+    if (n["port"]) {
+      port.port = static_cast<int32_t>(integer(n["port"], join(p, "port"), 1, 65535));
+    }
+    e.ports.push_back(port);
+  });
+}
+
+void decodeEndpoints(const YAML::Node& doc, Endpoints& e) {
+  checkKeys(doc, "", {"apiVersion", "kind", "metadata", "subsets"});
+  eachItem(doc["subsets"], "subsets", [&](auto& n, auto& p) {
+    checkKeys(n, p, {"addresses", "notReadyAddresses", "ports"});
+    Endpoints::Subset s;
+    eachItem(n["addresses"], join(p, "addresses"), [&](auto& a, auto& ap) {
+      requireMap(a, ap);
+      s.addresses.push_back(str(a["ip"], join(ap, "ip")));
+    });
+    eachItem(n["ports"], join(p, "ports"), [&](auto& pt, auto& pp) {
+      checkKeys(pt, pp, {"name", "port", "protocol", "appProtocol"});
+      s.ports.push_back({optStr(pt, "name", pp),
+                         static_cast<int32_t>(integer(pt["port"], join(pp, "port"), 1, 65535))});
+    });
+    e.subsets.push_back(std::move(s));
+  });
+}
+
+void decodeSecret(const YAML::Node& doc, Secret& s, nlohmann::json& raw) {
+  checkKeys(doc, "", {"apiVersion", "kind", "metadata", "type", "data", "stringData", "immutable"});
+  s.type = optStr(doc, "type", "").value_or("Opaque");
+  if (auto data = doc["data"]; data && !data.IsNull()) {
+    requireMap(data, "data");
+    for (auto it = data.begin(); it != data.end(); ++it) {
+      auto key = it->first.as<std::string>();
+      auto b64 = str(it->second, "data." + key);
+      std::string compact;
+      for (char c : b64) {
+        if (c != '\n' && c != '\r' && c != ' ') {
+          compact += c;
+        }
+      }
+      auto bytes = YAML::DecodeBase64(compact);
+      if (bytes.empty() && !compact.empty()) {
+        fail(it->second, "data." + key, "value is not valid base64");
+      }
+      s.data[key] = std::string(bytes.begin(), bytes.end());
+    }
+  }
+  for (auto& [k, v] : stringMap(doc["stringData"], "stringData")) {
+    s.data[k] = v;
+  }
+  // Secret bytes never leave the store: echoes show only the keys.
+  raw.erase("stringData");
+  auto redacted = nlohmann::json::object();
+  for (auto& [k, v] : s.data) {
+    redacted[k] = "[redacted: " + std::to_string(v.size()) + " bytes]";
+  }
+  raw["data"] = redacted;
+}
+
+void decodeDocument(const YAML::Node& doc, const std::string& file, ResourceSet& out) {
+  requireMap(doc, "");
+  auto apiVersionNode = doc["apiVersion"];
+  auto kindNode = doc["kind"];
+  if (!apiVersionNode || !kindNode) {
+    fail(doc, "", "a manifest needs apiVersion and kind");
+  }
+  const std::string apiVersion = str(apiVersionNode, "apiVersion");
+  const std::string kind = str(kindNode, "kind");
+  const std::string group = apiVersion.find('/') == std::string::npos
+                                ? ""
+                                : apiVersion.substr(0, apiVersion.find('/'));
+  SourceLocation src{file, doc.Mark().line + 1};
+  auto raw = toJson(doc);
+  raw.erase("status"); // status is ours to write
+
+  auto common = [&](auto& obj, bool namespaced, std::initializer_list<const char*> topKeys) {
+    checkKeys(doc, "", topKeys);
+    obj.meta = decodeMeta(doc["metadata"], namespaced);
+    obj.source = src;
+  };
+  const auto specKinds = {"apiVersion", "kind", "metadata", "spec", "status"};
+
+  if (group == kGatewayGroup && kind == "Gateway") {
+    Gateway g;
+    common(g, true, specKinds);
+    decodeGateway(doc, g);
+    g.rawJson = raw.dump();
+    out.gateways.push_back(std::move(g));
+  } else if (group == kGatewayGroup && kind == "GatewayClass") {
+    GatewayClass c;
+    common(c, false, specKinds);
+    auto spec = doc["spec"];
+    checkKeys(spec, "spec", {"controllerName", "parametersRef", "description"});
+    c.controllerName = str(spec["controllerName"], "spec.controllerName");
+    c.rawJson = raw.dump();
+    out.gatewayClasses.push_back(std::move(c));
+  } else if (group == kGatewayGroup && kind == "HTTPRoute") {
+    HTTPRoute r;
+    common(r, true, specKinds);
+    decodeHTTPRoute(doc, r);
+    r.rawJson = raw.dump();
+    out.httpRoutes.push_back(std::move(r));
+  } else if (group == kGatewayGroup && kind == "ReferenceGrant") {
+    ReferenceGrant g;
+    common(g, true, specKinds);
+    decodeReferenceGrant(doc, g);
+    g.rawJson = raw.dump();
+    out.referenceGrants.push_back(std::move(g));
+  } else if (group == kGatewayGroup && kind == "BackendTLSPolicy") {
+    BackendTLSPolicy b;
+    common(b, true, specKinds);
+    decodeBackendTLSPolicy(doc, b);
+    b.rawJson = raw.dump();
+    out.backendTLSPolicies.push_back(std::move(b));
+  } else if (group == kAlbGroup && kind == "BackendTLSPolicy") {
+    AlbBackendTLSPolicy b;
+    common(b, true, specKinds);
+    decodeAlbBackendTLSPolicy(doc, b);
+    b.rawJson = raw.dump();
+    out.albBackendTLSPolicies.push_back(std::move(b));
+  } else if (apiVersion == "v1" && kind == "Service") {
+    Service s;
+    common(s, true, specKinds);
+    decodeService(doc, s);
+    s.rawJson = raw.dump();
+    out.services.push_back(std::move(s));
+  } else if (group == "discovery.k8s.io" && kind == "EndpointSlice") {
+    EndpointSlice e;
+    e.meta = decodeMeta(doc["metadata"], true);
+    e.source = src;
+    decodeEndpointSlice(doc, e);
+    e.rawJson = raw.dump();
+    out.endpointSlices.push_back(std::move(e));
+  } else if (apiVersion == "v1" && kind == "Endpoints") {
+    Endpoints e;
+    e.meta = decodeMeta(doc["metadata"], true);
+    e.source = src;
+    decodeEndpoints(doc, e);
+    e.rawJson = raw.dump();
+    out.endpoints.push_back(std::move(e));
+  } else if (apiVersion == "v1" && kind == "Secret") {
+    Secret s;
+    s.meta = decodeMeta(doc["metadata"], true);
+    s.source = src;
+    decodeSecret(doc, s, raw);
+    s.rawJson = raw.dump();
+    out.secrets.push_back(std::move(s));
+  } else if (apiVersion == "v1" && kind == "ConfigMap") {
+    ConfigMap c;
+    common(c, true, {"apiVersion", "kind", "metadata", "data", "binaryData", "immutable"});
+    c.data = stringMap(doc["data"], "data");
+    c.rawJson = raw.dump();
+    out.configMaps.push_back(std::move(c));
+  } else if (apiVersion == "v1" && kind == "Namespace") {
+    Namespace n;
+    common(n, false, specKinds);
+    n.rawJson = raw.dump();
+    out.namespaces.push_back(std::move(n));
+  } else {
+    OtherObject o;
+    o.apiVersion = apiVersion;
+    o.kind = kind;
+    o.source = src;
+    if (auto md = doc["metadata"]; md && md.IsMap()) {
+      o.meta.name = md["name"] ? md["name"].as<std::string>() : "";
+      o.meta.ns = md["namespace"] ? md["namespace"].as<std::string>() : "";
+    }
+    out.others.push_back(std::move(o));
+  }
+}
+
+} // namespace
+
+std::vector<DecodeError> decodeManifests(const std::string& file, const std::string& content,
+                                         ResourceSet& out) {
+  ResourceSet local;
+  std::vector<DecodeError> errors;
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(content);
+  } catch (const YAML::Exception& e) {
+    errors.push_back({file, e.mark.line + 1, e.mark.column + 1, "", e.msg});
+    return errors;
+  }
+  for (const auto& doc : docs) {
+    if (!doc || doc.IsNull()) {
+      continue; // empty document between separators
+    }
+    try {
+      if (doc.IsMap() && doc["kind"] && doc["kind"].IsScalar() && doc["kind"].Scalar() == "List" &&
+          doc["items"]) {
+        for (const auto& item : doc["items"]) {
+          decodeDocument(item, file, local);
+        }
+      } else {
+        decodeDocument(doc, file, local);
+      }
+    } catch (const DecodeFailure& f) {
+      int line = f.line > 0 ? f.line : doc.Mark().line + 1;
+      errors.push_back({file, line, f.column, f.path, f.message});
+    } catch (const YAML::Exception& e) {
+      errors.push_back({file, e.mark.line + 1, e.mark.column + 1, "", e.msg});
+    }
+  }
+  if (!errors.empty()) {
+    return errors;
+  }
+  auto append = [](auto& dst, auto& src) {
+    for (auto& x : src) {
+      dst.push_back(std::move(x));
+    }
+  };
+  append(out.gatewayClasses, local.gatewayClasses);
+  append(out.gateways, local.gateways);
+  append(out.httpRoutes, local.httpRoutes);
+  append(out.referenceGrants, local.referenceGrants);
+  append(out.backendTLSPolicies, local.backendTLSPolicies);
+  append(out.albBackendTLSPolicies, local.albBackendTLSPolicies);
+  append(out.services, local.services);
+  append(out.endpointSlices, local.endpointSlices);
+  append(out.endpoints, local.endpoints);
+  append(out.secrets, local.secrets);
+  append(out.configMaps, local.configMaps);
+  append(out.namespaces, local.namespaces);
+  append(out.others, local.others);
+  return errors;
+}
+
+} // namespace gantry::api

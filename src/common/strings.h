@@ -1,0 +1,36 @@
+#pragma once
+// Small string helpers shared by every stage (no allocation unless the result is a string).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gantry {
+
+inline char asciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (asciiLower(a[i]) != asciiLower(b[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string toLower(std::string_view s);
+std::string_view trimOws(std::string_view s);
+std::vector<std::string_view> split(std::string_view s, char sep);
+bool startsWith(std::string_view s, std::string_view prefix);
+bool endsWith(std::string_view s, std::string_view suffix);
+// Parses a non-negative decimal integer that must be the whole of `s`.
+std::optional<uint64_t> parseUint(std::string_view s);
+
+// RFC 3339 UTC timestamp ("2023-06-19T21:04:55Z") for a Unix time in seconds.
+std::string formatRfc3339(int64_t unixSeconds);
+
+} // namespace gantry

@@ -1,0 +1,9 @@
+#pragma once
+// Renders a JSON value as block-style YAML the way kubectl prints objects: keys sorted, strings
+// quoted only where YAML would misread them.
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+
+namespace gantry {
+std::string toYaml(const nlohmann::json& value);
+} // namespace gantry

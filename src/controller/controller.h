@@ -1,0 +1,61 @@
+#pragma once
+// The control loop of file mode: source -> translate -> publish the IR to the data plane and the
+// statuses to the admin API. Main thread only.
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "controller/status.h"
+#include "store/file_store.h"
+#include "translate/translator.h"
+
+namespace gantry::controller {
+
+struct Options {
+  std::string configDir;
+  translate::Options translate;
+};
+
+// Publishes an IR to the data plane; returns the problems that left parts of it unserved.
+using Publisher = std::function<std::vector<std::string>(const ir::Config&)>;
+
+class Controller {
+public:
+  Controller(Options options, Publisher publisher);
+
+  // Re-reads the folder, translates, stamps statuses, and publishes the IR when it changed.
+  // Logs decode errors (file:line: field: cause), new warnings and data-plane problems.
+  void reload(int64_t now);
+
+  bool ready() const { return ready_; }
+  uint64_t generation() const { return reloads_; }
+
+  // {"items": [objects with status], "errors": [...], "warnings": [...]} for /status and `get`.
+  nlohmann::json statusDocument() const;
+  nlohmann::json configDocument() const;
+
+private:
+  Options options_;
+  Publisher publisher_;
+  store::FileStore store_;
+  StatusBook book_;
+  api::ResourceSet resources_;
+  translate::Result result_;
+  std::optional<ir::Config> published_;
+  std::vector<std::string> errors_;
+  std::vector<std::string> warnings_;
+  std::vector<std::string> dataplaneProblems_;
+  bool ready_ = false;
+  uint64_t reloads_ = 0;
+};
+
+// The text `gantry check` and the logs use for a warning.
+std::string describe(const translate::Warning& w);
+
+// Every object with status, including the implicit GatewayClasses (rendered for `get`).
+nlohmann::json renderAll(const api::ResourceSet& resources, const translate::Result& result,
+                         const std::string& controllerName);
+
+} // namespace gantry::controller

@@ -1,0 +1,431 @@
+#include "dataplane/http1.h"
+
+#include "common/strings.h"
+
+namespace gantry::dataplane::http1 {
+
+std::string_view Head::header(std::string_view name) const {
+  for (const auto& h : headers) {
+    if (iequals(h.name, name)) {
+      return h.value;
+    }
+  }
+  return {};
+}
+
+namespace {
+
+// RFC 9110 section 5.6.2: tchar.
+bool isTchar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+    return true;
+  }
+  switch (c) {
+  case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
+  case '.': case '^': case '_': case '`': case '|': case '~':
+    return true;
+  default:
+    return false;
+  }
+}
+
+bool isToken(std::string_view s) {
+  if (s.empty()) {
+    return false;
+  }
+  for (char c : s) {
+    if (!isTchar(c)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// RFC 9110 section 5.5: field-value chars (VCHAR, obs-text, SP, HTAB); no CR, LF or NUL.
+bool isFieldValue(std::string_view s) {
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if ((u < 0x20 && c != '\t') || u == 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+ParseResult fail(int status, std::string why) {
+  return {ParseStatus::Error, status, std::move(why)};
+}
+
+// Finds the end of the head (CRLF CRLF). Returns npos when not there yet.
+size_t findHeadEnd(std::string_view data) {
+  return data.find("\r\n\r\n");
+}
+
+// Parses header lines in `block` (everything after the start line, up to but excluding the final
+// CRLF) and derives framing. `isRequest` selects the request rules of RFC 9112 section 6.
+ParseResult parseFields(std::string_view block, Head& head, bool isRequest) {
+  bool sawTe = false;
+  bool chunked = false;
+  bool sawLength = false;
+  uint64_t length = 0;
+  bool connClose = false;
+  bool connKeepAlive = false;
+  size_t pos = 0;
+  while (pos < block.size()) {
+    size_t eol = block.find("\r\n", pos);
+    if (eol == std::string_view::npos) {
+      eol = block.size();
+    }
+    std::string_view line = block.substr(pos, eol - pos);
+    pos = eol + 2;
+    if (line.empty()) {
+      continue;
+    }
+    if (line.front() == ' ' || line.front() == '\t') {
+      return fail(400, "obsolete line folding in header"); // RFC 9112 section 5.2
+    }
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos) {
+      return fail(400, "header line without a colon");
+    }
+    std::string_view name = line.substr(0, colon);
+    if (!isToken(name)) {
+      return fail(400, "invalid header name"); // also rejects "name :" (RFC 9112 section 5.1)
+    }
+    std::string_view value = trimOws(line.substr(colon + 1));
+    if (!isFieldValue(value)) {
+      return fail(400, "invalid character in header " + std::string(name));
+    }
+    head.headers.push_back({name, value});
+    if (iequals(name, "content-length")) {
+      // RFC 9110 section 8.6: a list of identical values may be accepted; anything else is invalid.
+      for (auto part : split(value, ',')) {
+        auto v = parseUint(trimOws(part));
+        if (!v) {
+          return fail(400, "invalid Content-Length");
+        }
+        if (sawLength && *v != length) {
+          return fail(400, "conflicting Content-Length values");
+        }
+        sawLength = true;
+        length = *v;
+      }
+    } else if (iequals(name, "transfer-encoding")) {
+      sawTe = true;
+      auto codings = split(value, ',');
+      std::string_view last = trimOws(codings.back());
+      chunked = iequals(last, "chunked");
+      for (size_t i = 0; i + 1 < codings.size(); ++i) {
+        if (iequals(trimOws(codings[i]), "chunked")) {
+          return fail(400, "chunked applied more than once");
+        }
+      }
+      if (isRequest && !chunked) {
+        // RFC 9112 section 6.3 item 4: a request whose final coding is not chunked cannot be framed.
+        return fail(400, "Transfer-Encoding without chunked as the final coding");
+      }
+      if (isRequest && codings.size() > 1) {
+        return fail(501, "unsupported transfer coding");
+      }
+    } else if (iequals(name, "connection")) {
+      for (auto part : split(value, ',')) {
+        auto tok = trimOws(part);
+        if (iequals(tok, "close")) {
+          connClose = true;
+        } else if (iequals(tok, "keep-alive")) {
+          connKeepAlive = true;
+        }
+      }
+    } else if (isRequest && iequals(name, "expect")) {
+      if (iequals(value, "100-continue")) {
+        head.expectContinue = true;
+      }
+    }
+  }
+  if (sawTe && sawLength) {
+    if (isRequest) {
+      // RFC 9112 section 6.3 item 3: may be smuggling; we reject rather than guess.
+      return fail(400, "both Transfer-Encoding and Content-Length");
+    }
+    sawLength = false; // responses: Transfer-Encoding overrides Content-Length
+  }
+  if (sawTe) {
+    head.body = chunked ? BodyKind::Chunked : BodyKind::UntilClose;
+  } else if (sawLength) {
+    head.body = length > 0 || !isRequest ? BodyKind::ContentLength : BodyKind::None;
+    head.contentLength = length;
+  } else {
+    head.body = isRequest ? BodyKind::None : BodyKind::UntilClose;
+  }
+  head.keepAlive = head.versionMinor >= 1 ? !connClose : (connKeepAlive && !connClose);
+  return {ParseStatus::Done, 0, {}};
+}
+
+ParseResult parseVersion(std::string_view v, Head& head) {
+  if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || v[6] != '.' || v[5] < '0' || v[5] > '9' ||
+      v[7] < '0' || v[7] > '9') {
+    return fail(400, "malformed HTTP version");
+  }
+  if (v[5] != '1') {
+    return fail(505, "HTTP version not supported");
+  }
+  head.versionMinor = v[7] - '0';
+  return {ParseStatus::Done, 0, {}};
+}
+
+} // namespace
+
+ParseResult parseRequest(std::string_view data, size_t maxHeadBytes, Head& head) {
+  // RFC 9112 section 2.2: a server SHOULD ignore at least one empty line before the request-line.
+  size_t skip = 0;
+  while (skip + 1 < data.size() && data[skip] == '\r' && data[skip + 1] == '\n') {
+    skip += 2;
+  }
+  size_t end = findHeadEnd(data.substr(skip));
+  if (end == std::string_view::npos) {
+    if (data.size() > maxHeadBytes) {
+      return fail(431, "request header fields too large");
+    }
+    return {};
+  }
+  end += skip;
+  if (end + 4 > maxHeadBytes) {
+    return fail(431, "request header fields too large");
+  }
+  std::string_view block = data.substr(skip, end - skip);
+  if (block.find('\n') != std::string_view::npos) {
+    // Every LF must be part of a CRLF.
+    for (size_t i = 0; i < block.size(); ++i) {
+      if (block[i] == '\n' && (i == 0 || block[i - 1] != '\r')) {
+        return fail(400, "bare LF in request head");
+      }
+      if (block[i] == '\r' && (i + 1 >= block.size() || block[i + 1] != '\n')) {
+        return fail(400, "bare CR in request head");
+      }
+    }
+  }
+  size_t lineEnd = block.find("\r\n");
+  std::string_view line = block.substr(0, lineEnd);
+  size_t sp1 = line.find(' ');
+  size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp1 == std::string_view::npos || sp2 == std::string_view::npos ||
+      line.find(' ', sp2 + 1) != std::string_view::npos) {
+    return fail(400, "malformed request line");
+  }
+  head.method = line.substr(0, sp1);
+  head.target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  if (!isToken(head.method)) {
+    return fail(400, "invalid method");
+  }
+  if (head.target.empty()) {
+    return fail(400, "empty request target");
+  }
+  for (char c : head.target) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) {
+      return fail(400, "invalid character in request target");
+    }
+  }
+  if (auto r = parseVersion(line.substr(sp2 + 1), head); r.status == ParseStatus::Error) {
+    return r;
+  }
+  std::string_view fields = lineEnd == std::string_view::npos ? std::string_view{} : block.substr(lineEnd + 2);
+  auto r = parseFields(fields, head, true);
+  if (r.status == ParseStatus::Error) {
+    return r;
+  }
+  // RFC 9112 section 3.2: a request without Host in HTTP/1.1 gets 400.
+  size_t hosts = 0;
+  for (const auto& h : head.headers) {
+    if (iequals(h.name, "host")) {
+      hosts++;
+    }
+  }
+  if ((head.versionMinor >= 1 && hosts == 0) || hosts > 1) {
+    return fail(400, hosts == 0 ? "missing Host header" : "more than one Host header");
+  }
+  head.headBytes = end + 4;
+  return {ParseStatus::Done, 0, {}};
+}
+
+ParseResult parseResponse(std::string_view data, size_t maxHeadBytes, std::string_view requestMethod,
+                          Head& head) {
+  size_t end = findHeadEnd(data);
+  if (end == std::string_view::npos) {
+    if (data.size() > maxHeadBytes) {
+      return fail(502, "upstream response head too large");
+    }
+    return {};
+  }
+  std::string_view block = data.substr(0, end);
+  size_t lineEnd = block.find("\r\n");
+  std::string_view line = block.substr(0, lineEnd);
+  if (line.size() < 12 || line[8] != ' ') {
+    return fail(502, "malformed upstream status line");
+  }
+  if (auto r = parseVersion(line.substr(0, 8), head); r.status == ParseStatus::Error) {
+    return fail(502, "upstream: " + r.error);
+  }
+  auto code = parseUint(line.substr(9, 3));
+  if (!code || *code < 100 || *code > 999 || (line.size() > 12 && line[12] != ' ')) {
+    return fail(502, "malformed upstream status code");
+  }
+  head.status = static_cast<int>(*code);
+  head.reason = line.size() > 13 ? line.substr(13) : std::string_view{};
+  std::string_view fields = lineEnd == std::string_view::npos ? std::string_view{} : block.substr(lineEnd + 2);
+  auto r = parseFields(fields, head, false);
+  if (r.status == ParseStatus::Error) {
+    return fail(502, "upstream: " + r.error);
+  }
+  // RFC 9112 section 6.3 items 1-2: no body for HEAD, 1xx, 204, 304, and 2xx to CONNECT.
+  if (requestMethod == "HEAD" || (head.status >= 100 && head.status < 200) || head.status == 204 ||
+      head.status == 304 || (requestMethod == "CONNECT" && head.status / 100 == 2)) {
+    head.body = BodyKind::None;
+  }
+  if (head.body == BodyKind::UntilClose) {
+    head.keepAlive = false;
+  }
+  head.headBytes = end + 4;
+  return {ParseStatus::Done, 0, {}};
+}
+
+size_t ChunkedDecoder::feed(std::string_view data) {
+  size_t i = 0;
+  constexpr size_t kMaxLine = 4096; // chunk-size lines and trailer lines
+  while (i < data.size() && state_ != State::Done && state_ != State::Error) {
+    char c = data[i];
+    switch (state_) {
+    case State::Size: {
+      int digit = -1;
+      if (c >= '0' && c <= '9') {
+        digit = c - '0';
+      } else if (c >= 'a' && c <= 'f') {
+        digit = c - 'a' + 10;
+      } else if (c >= 'A' && c <= 'F') {
+        digit = c - 'A' + 10;
+      }
+      if (digit >= 0) {
+        if (++sizeDigits_ > 15) {
+          state_ = State::Error; // larger than any body we would accept
+          return i;
+        }
+        remaining_ = remaining_ * 16 + static_cast<uint64_t>(digit);
+        ++i;
+      } else if (sizeDigits_ == 0) {
+        state_ = State::Error;
+        return i;
+      } else if (c == ';' || c == ' ' || c == '\t') {
+        state_ = State::Extension;
+        lineBytes_ = 0;
+        ++i;
+      } else if (c == '\r') {
+        state_ = State::SizeLf;
+        ++i;
+      } else {
+        state_ = State::Error;
+        return i;
+      }
+      break;
+    }
+    case State::Extension:
+      if (c == '\r') {
+        state_ = State::SizeLf;
+      } else if (c == '\n' || ++lineBytes_ > kMaxLine) {
+        state_ = State::Error;
+        return i;
+      }
+      ++i;
+      break;
+    case State::SizeLf:
+      if (c != '\n') {
+        state_ = State::Error;
+        return i;
+      }
+      ++i;
+      sizeDigits_ = 0;
+      state_ = remaining_ == 0 ? State::TrailerStart : State::Data;
+      break;
+    case State::Data: {
+      size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, data.size() - i));
+      i += take;
+      remaining_ -= take;
+      payload_ += take;
+      if (remaining_ == 0) {
+        state_ = State::DataCr;
+      }
+      break;
+    }
+    case State::DataCr:
+      if (c != '\r') {
+        state_ = State::Error;
+        return i;
+      }
+      ++i;
+      state_ = State::DataLf;
+      break;
+    case State::DataLf:
+      if (c != '\n') {
+        state_ = State::Error;
+        return i;
+      }
+      ++i;
+      state_ = State::Size;
+      break;
+    case State::TrailerStart:
+      if (c == '\r') {
+        state_ = State::FinalLf;
+      } else if (c == '\n') {
+        state_ = State::Error;
+        return i;
+      } else {
+        state_ = State::Trailer;
+        lineBytes_ = 1;
+      }
+      ++i;
+      break;
+    case State::Trailer:
+      if (c == '\r') {
+        state_ = State::TrailerLf;
+      } else if (c == '\n' || ++lineBytes_ > kMaxLine) {
+        state_ = State::Error;
+        return i;
+      }
+      ++i;
+      break;
+    case State::TrailerLf:
+      if (c != '\n') {
+        state_ = State::Error;
+        return i;
+      }
+      ++i;
+      state_ = State::TrailerStart;
+      break;
+    case State::FinalLf:
+      if (c != '\n') {
+        state_ = State::Error;
+        return i;
+      }
+      ++i;
+      state_ = State::Done;
+      break;
+    case State::Done:
+    case State::Error:
+      break;
+    }
+  }
+  return i;
+}
+
+bool isHopByHop(std::string_view name) {
+  // Transfer-Encoding is relayed: chunked bodies are passed through byte for byte.
+  static constexpr std::string_view kNames[] = {"connection", "keep-alive", "proxy-connection",
+                                                "te", "upgrade"};
+  for (auto n : kNames) {
+    if (iequals(name, n)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+} // namespace gantry::dataplane::http1

@@ -1,0 +1,830 @@
+// The life of a request (docs/architecture.md): read the head, pin the snapshot, select the
+// listener and virtual host, match a route, choose a backend, take a pooled upstream connection
+// (or connect, TLS with the cluster's policy), relay the request and the response with their
+// bodies streamed, and put the upstream connection back.
+#include <openssl/err.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <sys/socket.h>
+
+#include "common/strings.h"
+#include "dataplane/http1.h"
+#include "dataplane/tls.h"
+#include "dataplane/worker.h"
+
+namespace gantry::dataplane {
+
+namespace {
+
+using namespace std::chrono_literals;
+using asio::awaitable;
+using asio::use_awaitable;
+
+// Defaults of the product (DESIGN.md): request timeout 60 s, HTTP idle timeout 5 min, backend
+// connect timeout 5 s, request headers up to 60 KB (431 past it).
+constexpr auto kRequestTimeout = 60s;
+constexpr auto kIdleTimeout = 300s;
+constexpr auto kConnectTimeout = 5s;
+constexpr auto kHandshakeTimeout = 10s;
+constexpr size_t kMaxRequestHead = 60 * 1024;
+constexpr size_t kMaxResponseHead = 64 * 1024;
+constexpr size_t kChunk = 64 * 1024;
+
+const char* reasonPhrase(int status) {
+  switch (status) {
+  case 200: return "OK";
+  case 400: return "Bad Request";
+  case 404: return "Not Found";
+  case 408: return "Request Timeout";
+  case 413: return "Content Too Large";
+  case 421: return "Misdirected Request";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
+  case 505: return "HTTP Version Not Supported";
+  default: return "Error";
+  }
+}
+
+std::string uuid4(Worker& w) {
+  uint64_t a = w.random();
+  uint64_t b = w.random();
+  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL; // version 4
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL; // variant 10
+  char out[37];
+  snprintf(out, sizeof out, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+           static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
+           static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return out;
+}
+
+std::string hostOnly(std::string_view hostHeader) {
+  std::string_view h = hostHeader;
+  if (!h.empty() && h.front() == '[') { // IPv6 literal
+    auto close = h.find(']');
+    return toLower(h.substr(0, close == std::string_view::npos ? h.size() : close + 1));
+  }
+  auto colon = h.rfind(':');
+  if (colon != std::string_view::npos) {
+    h = h.substr(0, colon);
+  }
+  while (!h.empty() && h.back() == '.') {
+    h.remove_suffix(1);
+  }
+  return toLower(h);
+}
+
+} // namespace
+
+void Metrics::countStatus(int status) {
+  switch (status / 100) {
+  case 2: responses2xx.fetch_add(1, std::memory_order_relaxed); break;
+  case 3: responses3xx.fetch_add(1, std::memory_order_relaxed); break;
+  case 4: responses4xx.fetch_add(1, std::memory_order_relaxed); break;
+  case 5: responses5xx.fetch_add(1, std::memory_order_relaxed); break;
+  default: break;
+  }
+}
+
+// --- Stream ---------------------------------------------------------------------------------
+
+awaitable<size_t> Stream::readSome(asio::mutable_buffer b, error_code& ec) {
+  if (tls_) {
+    co_return co_await tls_->async_read_some(b, asio::redirect_error(use_awaitable, ec));
+  }
+  co_return co_await plain_->async_read_some(b, asio::redirect_error(use_awaitable, ec));
+}
+
+awaitable<void> Stream::writeAll(asio::const_buffer buf, error_code& ec) {
+  if (tls_) {
+    co_await asio::async_write(*tls_, buf, asio::redirect_error(use_awaitable, ec));
+  } else {
+    co_await asio::async_write(*plain_, buf, asio::redirect_error(use_awaitable, ec));
+  }
+}
+
+awaitable<void> Stream::writeAll(const std::vector<asio::const_buffer>& bufs, error_code& ec) {
+  if (tls_) {
+    co_await asio::async_write(*tls_, bufs, asio::redirect_error(use_awaitable, ec));
+  } else {
+    co_await asio::async_write(*plain_, bufs, asio::redirect_error(use_awaitable, ec));
+  }
+}
+
+awaitable<void> Stream::handshake(bool server, error_code& ec) {
+  co_await tls_->async_handshake(server ? asio::ssl::stream_base::server : asio::ssl::stream_base::client,
+                                 asio::redirect_error(use_awaitable, ec));
+}
+
+awaitable<void> Stream::shutdown() {
+  error_code ec;
+  if (tls_) {
+    // Send close_notify without waiting for the peer's (RFC 8446 section 6.1 allows closing after).
+    SSL_set_quiet_shutdown(tls_->native_handle(), 0);
+    SSL_shutdown(tls_->native_handle());
+  }
+  socket().shutdown(tcp::socket::shutdown_send, ec);
+  co_return;
+}
+
+void Stream::close() {
+  error_code ec;
+  socket().close(ec);
+}
+
+// --- UpstreamPool ---------------------------------------------------------------------------
+
+std::unique_ptr<UpstreamConn> UpstreamPool::take(const std::string& key) {
+  auto it = idle_.find(key);
+  while (it != idle_.end() && !it->second.empty()) {
+    auto conn = std::move(it->second.back());
+    it->second.pop_back();
+    // A pooled connection the backend has closed (or sent stray bytes on) is discarded.
+    char probe;
+    ssize_t n = ::recv(conn->stream.socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return conn;
+    }
+    conn->stream.close();
+  }
+  return nullptr;
+}
+
+void UpstreamPool::put(std::unique_ptr<UpstreamConn> conn) {
+  conn->idleSince = std::chrono::steady_clock::now();
+  auto& list = idle_[conn->poolKey];
+  if (list.size() >= 256) {
+    conn->stream.close();
+    return;
+  }
+  list.push_back(std::move(conn));
+}
+
+void UpstreamPool::clear() {
+  for (auto& [k, list] : idle_) {
+    for (auto& c : list) {
+      c->stream.close();
+    }
+  }
+  idle_.clear();
+  for (auto& [k, s] : sessions_) {
+    SSL_SESSION_free(s);
+  }
+  sessions_.clear();
+}
+
+void UpstreamPool::sweep(std::chrono::steady_clock::time_point now, std::chrono::seconds maxIdle) {
+  for (auto it = idle_.begin(); it != idle_.end();) {
+    auto& list = it->second;
+    std::erase_if(list, [&](auto& c) {
+      if (now - c->idleSince > maxIdle) {
+        c->stream.close();
+        return true;
+      }
+      return false;
+    });
+    it = list.empty() ? idle_.erase(it) : std::next(it);
+  }
+}
+
+SSL_SESSION* UpstreamPool::session(const std::string& key) const {
+  auto it = sessions_.find(key);
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+void UpstreamPool::storeSession(const std::string& key, SSL* ssl) {
+  SSL_SESSION* s = SSL_get1_session(ssl);
+  if (s == nullptr) {
+    return;
+  }
+  if (SSL_SESSION_is_resumable(s) != 1) {
+    SSL_SESSION_free(s);
+    return;
+  }
+  auto& slot = sessions_[key];
+  if (slot != nullptr) {
+    SSL_SESSION_free(slot);
+  }
+  slot = s;
+}
+
+UpstreamPool::~UpstreamPool() { clear(); }
+
+// --- Connection -----------------------------------------------------------------------------
+
+namespace {
+
+enum class TimeoutPhase {
+  None,
+  Handshake, // client TLS handshake
+  Idle,      // waiting for the next request on a kept-alive connection
+  Request,   // reading the request or waiting for the upstream's response head
+  Connect,   // connecting (and TLS) to the backend
+  Body,      // streaming a body (idle between reads)
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+public:
+  Connection(Worker& w, tcp::socket s, std::string portKey)
+      : worker_(w), portKey_(std::move(portKey)), timer_(w.context()) {
+    error_code ec;
+    auto ep = s.remote_endpoint(ec);
+    peer_ = ec ? "unknown" : ep.address().to_string();
+    s.set_option(tcp::no_delay(true), ec);
+    snapshot_ = w.snapshot();
+    const PortGroup* group = snapshot_ ? snapshot_->port(portKey_) : nullptr;
+    if (group != nullptr && group->tls) {
+      client_.emplace(std::move(s), *group->contexts.front());
+    } else {
+      client_.emplace(std::move(s));
+    }
+  }
+
+  awaitable<void> run();
+
+private:
+  void arm(std::chrono::steady_clock::duration d, TimeoutPhase phase) {
+    phase_ = phase;
+    timer_.expires_after(d);
+    timer_.async_wait([weak = weak_from_this()](error_code ec) {
+      if (ec) {
+        return;
+      }
+      if (auto self = weak.lock()) {
+        self->onTimeout();
+      }
+    });
+  }
+  void disarm() {
+    phase_ = TimeoutPhase::None;
+    timer_.cancel();
+  }
+  void onTimeout() {
+    timedOut_ = phase_;
+    if (upstream_ != nullptr) {
+      upstream_->stream.close();
+    }
+    if (phase_ == TimeoutPhase::Handshake || phase_ == TimeoutPhase::Idle || phase_ == TimeoutPhase::Body) {
+      client_->close();
+    } else if (phase_ == TimeoutPhase::Request && upstream_ == nullptr) {
+      client_->close(); // the client is too slow sending its request
+    }
+  }
+
+  awaitable<bool> handleRequest(http1::Head& head);
+  awaitable<bool> localReply(int status, const std::string& cause, const http1::Head* head,
+                             const std::string& routeName = "");
+  awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(const ClusterEntry& cluster,
+                                                           const ir::Endpoint& ep,
+                                                           const std::string& key,
+                                                           std::string& failure);
+  awaitable<bool> relayRequestBody(const http1::Head& head, UpstreamConn& up, std::string& failure);
+  awaitable<bool> relayResponseBody(const http1::Head& resp, UpstreamConn& up, bool& upstreamReusable);
+  std::string buildUpstreamHead(const http1::Head& head, const std::string& requestId);
+
+  Worker& worker_;
+  std::string portKey_;
+  std::string peer_;
+  SnapshotConstSharedPtr snapshot_; // pinned at accept (listener/TLS) and refreshed per request
+  std::optional<Stream> client_;
+  Buffer in_{16 * 1024};
+  asio::steady_timer timer_;
+  TimeoutPhase phase_ = TimeoutPhase::None;
+  TimeoutPhase timedOut_ = TimeoutPhase::None;
+  UpstreamConn* upstream_ = nullptr; // the upstream connection in use, for timeouts
+};
+
+awaitable<void> Connection::run() {
+  auto self = shared_from_this();
+  worker_.metrics().connectionsActive.fetch_add(1, std::memory_order_relaxed);
+  error_code ec;
+  if (client_->isTls()) {
+    arm(kHandshakeTimeout, TimeoutPhase::Handshake);
+    co_await client_->handshake(true, ec);
+    if (ec) {
+      worker_.metrics().tlsHandshakeFailures.fetch_add(1, std::memory_order_relaxed);
+      spdlog::debug("TLS handshake with client {} failed: {}", peer_, ec.message());
+      ERR_clear_error();
+      client_->close();
+      worker_.metrics().connectionsActive.fetch_sub(1, std::memory_order_relaxed);
+      co_return;
+    }
+  }
+  bool keepAlive = true;
+  while (keepAlive) {
+    arm(kIdleTimeout, TimeoutPhase::Idle);
+    http1::Head head;
+    bool gotHead = false;
+    bool closed = false;
+    while (!gotHead) {
+      head = http1::Head{};
+      if (in_.size() > 0) {
+        auto r = http1::parseRequest(in_.view(), kMaxRequestHead, head);
+        if (r.status == http1::ParseStatus::Done) {
+          gotHead = true;
+          break;
+        }
+        if (r.status == http1::ParseStatus::Error) {
+          co_await localReply(r.errorStatus, "bad request from " + peer_ + ": " + r.error, nullptr);
+          closed = true;
+          break;
+        }
+      }
+      size_t n = co_await client_->readSome(in_.prepare(8192), ec);
+      if (ec || n == 0) {
+        closed = true;
+        break;
+      }
+      in_.commit(n);
+      if (phase_ == TimeoutPhase::Idle) {
+        arm(kRequestTimeout, TimeoutPhase::Request);
+      }
+    }
+    if (closed) {
+      break;
+    }
+    worker_.metrics().requests.fetch_add(1, std::memory_order_relaxed);
+    keepAlive = co_await handleRequest(head);
+  }
+  disarm();
+  co_await client_->shutdown();
+  client_->close();
+  worker_.metrics().connectionsActive.fetch_sub(1, std::memory_order_relaxed);
+}
+
+awaitable<bool> Connection::localReply(int status, const std::string& cause, const http1::Head* head,
+                                       const std::string& routeName) {
+  worker_.metrics().countStatus(status);
+  if (status >= 500) {
+    spdlog::warn("{} {} {}{}{}: {}", status, head ? std::string(head->method) : "-",
+                 head ? std::string(head->target) : "-", routeName.empty() ? "" : " route=",
+                 routeName, cause);
+  } else {
+    spdlog::info("{} {} {}: {}", status, head ? std::string(head->method) : "-",
+                 head ? std::string(head->target) : "-", cause);
+  }
+  std::string body = std::to_string(status) + " " + reasonPhrase(status) + "\n";
+  // A request whose body we did not read cannot be followed by another on this connection.
+  bool keep = head != nullptr && head->keepAlive && head->body == http1::BodyKind::None && status < 500;
+  if (head != nullptr) {
+    in_.consume(head->headBytes);
+  }
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) +
+                    "\r\ncontent-type: text/plain\r\ncontent-length: " + std::to_string(body.size()) +
+                    (keep ? "\r\n" : "\r\nconnection: close\r\n") + "\r\n" + body;
+  error_code ec;
+  co_await client_->writeAll(asio::buffer(out), ec);
+  co_return keep && !ec;
+}
+
+std::string Connection::buildUpstreamHead(const http1::Head& head, const std::string& requestId) {
+  std::string out;
+  out.reserve(head.headBytes + 256);
+  out.append(head.method).append(" ").append(head.target).append(" HTTP/1.1\r\n");
+  // Connection options name further hop-by-hop headers (RFC 9110 section 7.6.1).
+  std::vector<std::string_view> connectionOptions;
+  for (const auto& h : head.headers) {
+    if (iequals(h.name, "connection")) {
+      for (auto part : split(h.value, ',')) {
+        connectionOptions.push_back(trimOws(part));
+      }
+    }
+  }
+  std::string xff;
+  for (const auto& h : head.headers) {
+    if (http1::isHopByHop(h.name) || iequals(h.name, "expect")) {
+      continue;
+    }
+    bool named = false;
+    for (auto opt : connectionOptions) {
+      if (iequals(opt, h.name)) {
+        named = true;
+      }
+    }
+    if (named) {
+      continue;
+    }
+    if (iequals(h.name, "x-forwarded-for")) {
+      xff = std::string(h.value) + ", ";
+      continue;
+    }
+    if (iequals(h.name, "x-forwarded-proto") || iequals(h.name, "x-request-id")) {
+      continue;
+    }
+    out.append(h.name).append(": ").append(h.value).append("\r\n");
+  }
+  out.append("x-forwarded-for: ").append(xff).append(peer_).append("\r\n");
+  out.append("x-forwarded-proto: ").append(client_->isTls() ? "https" : "http").append("\r\n");
+  out.append("x-request-id: ").append(requestId).append("\r\n\r\n");
+  return out;
+}
+
+awaitable<std::unique_ptr<UpstreamConn>> Connection::connectUpstream(const ClusterEntry& cluster,
+                                                                     const ir::Endpoint& ep,
+                                                                     const std::string& key,
+                                                                     std::string& failure) {
+  error_code ec;
+  auto addr = asio::ip::make_address(ep.address, ec);
+  if (ec) {
+    failure = "endpoint address " + ep.address + " is not an IP address";
+    co_return nullptr;
+  }
+  arm(kConnectTimeout, TimeoutPhase::Connect);
+  // The TCP connect runs under its own timer; the state the timer touches is shared with it so
+  // that a late expiry never reaches a finished coroutine's frame.
+  auto sockp = std::make_shared<tcp::socket>(worker_.context());
+  auto connectTimedOut = std::make_shared<bool>(false);
+  asio::steady_timer connectTimer(worker_.context());
+  connectTimer.expires_after(kConnectTimeout);
+  connectTimer.async_wait([sockp, connectTimedOut](error_code tec) {
+    if (!tec) {
+      *connectTimedOut = true;
+      error_code ignored;
+      sockp->close(ignored);
+    }
+  });
+  co_await sockp->async_connect(tcp::endpoint(addr, ep.port), asio::redirect_error(use_awaitable, ec));
+  connectTimer.cancel();
+  if (ec) {
+    failure = "connect to " + ep.address + ":" + std::to_string(ep.port) + " failed: " +
+              (*connectTimedOut ? "timed out after 5s" : ec.message());
+    if (*connectTimedOut) {
+      timedOut_ = TimeoutPhase::Connect;
+    }
+    co_return nullptr;
+  }
+  tcp::socket sock(std::move(*sockp));
+  sock.set_option(tcp::no_delay(true), ec);
+  worker_.metrics().upstreamConnects.fetch_add(1, std::memory_order_relaxed);
+  std::unique_ptr<UpstreamConn> conn;
+  if (cluster.tlsContext) {
+    conn = std::make_unique<UpstreamConn>(Stream(std::move(sock), *cluster.tlsContext));
+    SSL* ssl = conn->stream.ssl();
+    tls::configureClient(ssl, *cluster.ir.tls);
+    if (SSL_SESSION* s = worker_.pool().session(key)) {
+      SSL_set_session(ssl, s);
+    }
+    upstream_ = conn.get();
+    co_await conn->stream.handshake(false, ec);
+    upstream_ = nullptr;
+    if (ec) {
+      if (timedOut_ == TimeoutPhase::Connect) {
+        failure = "TLS handshake with backend " + ep.address + ":" + std::to_string(ep.port) +
+                  " timed out";
+      } else {
+        failure = "TLS to backend " + ep.address + ":" + std::to_string(ep.port) + " (SNI " +
+                  cluster.ir.tls->sni + ") failed: " +
+                  tls::explainHandshakeFailure(ssl, ec.value(), ec.message(), *cluster.ir.tls);
+      }
+      ERR_clear_error();
+      co_return nullptr;
+    }
+    if (SSL_session_reused(ssl) == 1) {
+      worker_.metrics().upstreamTlsResumed.fetch_add(1, std::memory_order_relaxed);
+    }
+  } else {
+    conn = std::make_unique<UpstreamConn>(Stream(std::move(sock)));
+  }
+  conn->poolKey = key;
+  co_return conn;
+}
+
+awaitable<bool> Connection::relayRequestBody(const http1::Head& head, UpstreamConn& up,
+                                             std::string& failure) {
+  error_code ec;
+  if (head.body == http1::BodyKind::None) {
+    co_return true;
+  }
+  if (head.body == http1::BodyKind::ContentLength) {
+    uint64_t left = head.contentLength;
+    while (left > 0) {
+      if (in_.size() == 0) {
+        size_t n = co_await client_->readSome(in_.prepare(kChunk), ec);
+        if (ec || n == 0) {
+          failure = "client closed during the request body";
+          co_return false;
+        }
+        in_.commit(n);
+      }
+      size_t take = static_cast<size_t>(std::min<uint64_t>(left, in_.size()));
+      co_await up.stream.writeAll(asio::buffer(in_.view().data(), take), ec);
+      if (ec) {
+        failure = "writing the request body to the backend failed: " + ec.message();
+        co_return false;
+      }
+      in_.consume(take);
+      left -= take;
+    }
+    co_return true;
+  }
+  http1::ChunkedDecoder dec;
+  while (!dec.done()) {
+    if (in_.size() == 0) {
+      size_t n = co_await client_->readSome(in_.prepare(kChunk), ec);
+      if (ec || n == 0) {
+        failure = "client closed during the chunked request body";
+        co_return false;
+      }
+      in_.commit(n);
+    }
+    size_t used = dec.feed(in_.view());
+    if (dec.error()) {
+      failure = "malformed chunked request body";
+      co_return false;
+    }
+    co_await up.stream.writeAll(asio::buffer(in_.view().data(), used), ec);
+    if (ec) {
+      failure = "writing the request body to the backend failed: " + ec.message();
+      co_return false;
+    }
+    in_.consume(used);
+  }
+  co_return true;
+}
+
+awaitable<bool> Connection::relayResponseBody(const http1::Head& resp, UpstreamConn& up,
+                                              bool& upstreamReusable) {
+  error_code ec;
+  Buffer& b = up.buf;
+  if (resp.body == http1::BodyKind::None) {
+    co_return true;
+  }
+  if (resp.body == http1::BodyKind::ContentLength) {
+    uint64_t left = resp.contentLength;
+    while (left > 0) {
+      if (b.size() == 0) {
+        size_t n = co_await up.stream.readSome(b.prepare(kChunk), ec);
+        if (ec || n == 0) {
+          upstreamReusable = false;
+          co_return false;
+        }
+        b.commit(n);
+      }
+      size_t take = static_cast<size_t>(std::min<uint64_t>(left, b.size()));
+      co_await client_->writeAll(asio::buffer(b.view().data(), take), ec);
+      if (ec) {
+        upstreamReusable = false;
+        co_return false;
+      }
+      b.consume(take);
+      left -= take;
+    }
+    co_return true;
+  }
+  if (resp.body == http1::BodyKind::Chunked) {
+    http1::ChunkedDecoder dec;
+    while (!dec.done()) {
+      if (b.size() == 0) {
+        size_t n = co_await up.stream.readSome(b.prepare(kChunk), ec);
+        if (ec || n == 0) {
+          upstreamReusable = false;
+          co_return false;
+        }
+        b.commit(n);
+      }
+      size_t used = dec.feed(b.view());
+      if (dec.error()) {
+        upstreamReusable = false;
+        co_return false;
+      }
+      co_await client_->writeAll(asio::buffer(b.view().data(), used), ec);
+      if (ec) {
+        upstreamReusable = false;
+        co_return false;
+      }
+      b.consume(used);
+    }
+    co_return true;
+  }
+  // Until close: everything the backend sends, then we close the client connection too.
+  upstreamReusable = false;
+  while (true) {
+    if (b.size() == 0) {
+      size_t n = co_await up.stream.readSome(b.prepare(kChunk), ec);
+      if (ec || n == 0) {
+        co_return true;
+      }
+      b.commit(n);
+    }
+    co_await client_->writeAll(asio::buffer(b.view().data(), b.size()), ec);
+    if (ec) {
+      co_return false;
+    }
+    b.consume(b.size());
+  }
+}
+
+awaitable<bool> Connection::handleRequest(http1::Head& head) {
+  snapshot_ = worker_.snapshot(); // pin the current config for this request
+  const PortGroup* group = snapshot_ ? snapshot_->port(portKey_) : nullptr;
+  if (group == nullptr) {
+    co_return co_await localReply(503, "listener " + portKey_ + " is no longer configured", &head);
+  }
+  std::string host = hostOnly(head.header("host"));
+  std::string_view target = head.target;
+  if (startsWith(target, "http://") || startsWith(target, "https://")) {
+    // absolute-form (RFC 9112 section 3.2.2): the authority in the target wins over Host.
+    auto rest = target.substr(target.find("//") + 2);
+    auto slash = rest.find('/');
+    host = hostOnly(rest.substr(0, slash));
+    target = slash == std::string_view::npos ? std::string_view("/") : rest.substr(slash);
+  }
+  const ListenerView* listener = group->listenerFor(host);
+  if (listener == nullptr) {
+    co_return co_await localReply(404, "no listener on " + portKey_ + " for host " + host, &head);
+  }
+  const CompiledVirtualHost* vhost = listener->vhostFor(host);
+  size_t q = target.find('?');
+  RequestView rv{head.method, target.substr(0, q),
+                 q == std::string_view::npos ? std::string_view{} : target.substr(q + 1), &head.headers};
+  const CompiledRoute* route = vhost != nullptr ? matchRoute(*vhost, rv) : nullptr;
+  if (route == nullptr) {
+    co_return co_await localReply(404, "no route on " + listener->name + " for host " + host +
+                                           " path " + std::string(rv.path),
+                                  &head);
+  }
+  if (route->backends.empty() || route->totalWeight == 0) {
+    co_return co_await localReply(500, "the rule has no backendRefs with weight", &head, route->name);
+  }
+  // Weighted choice (spec section 3: weight / sum of weights).
+  uint64_t pick = worker_.random() % route->totalWeight;
+  const ir::WeightedBackend* chosen = &route->backends.back();
+  for (const auto& b : route->backends) {
+    if (pick < b.weight) {
+      chosen = &b;
+      break;
+    }
+    pick -= b.weight;
+  }
+  if (chosen->status != 0) {
+    co_return co_await localReply(chosen->status, "invalid backendRef: " + chosen->reason, &head,
+                                  route->name);
+  }
+  const ClusterEntry* cluster = snapshot_->cluster(chosen->cluster);
+  if (cluster == nullptr) {
+    co_return co_await localReply(500, "cluster " + chosen->cluster + " is missing", &head, route->name);
+  }
+  if (cluster->ir.tlsError) {
+    co_return co_await localReply(500, cluster->ir.name + ": " + *cluster->ir.tlsError +
+                                           " (not sending plaintext)",
+                                  &head, route->name);
+  }
+  if (cluster->ir.tls && !cluster->tlsContext) {
+    co_return co_await localReply(500, cluster->ir.name + ": upstream TLS context unusable: " +
+                                           cluster->contextError + " (not sending plaintext)",
+                                  &head, route->name);
+  }
+  if (cluster->ir.endpoints.empty()) {
+    co_return co_await localReply(503, cluster->ir.name + " has no ready endpoints", &head, route->name);
+  }
+  const auto& ep = cluster->ir.endpoints[worker_.nextRoundRobin() % cluster->ir.endpoints.size()];
+  std::string key = cluster->ir.name + "|" + ep.address + ":" + std::to_string(ep.port) + "|" +
+                    std::to_string(snapshot_->version());
+
+  std::string requestId(head.header("x-request-id"));
+  if (requestId.empty()) {
+    requestId = uuid4(worker_);
+  }
+  std::string upstreamHead = buildUpstreamHead(head, requestId);
+  const bool hasBody = head.body != http1::BodyKind::None;
+  std::string failure;
+  std::unique_ptr<UpstreamConn> up;
+  error_code ec;
+  // A pooled connection may have been closed by the backend at the moment we reuse it: retry once
+  // on a fresh connection when nothing of the request body has been consumed yet.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    up = attempt == 0 ? worker_.pool().take(key) : nullptr;
+    bool reused = up != nullptr;
+    if (reused) {
+      worker_.metrics().upstreamReuses.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      up = co_await connectUpstream(*cluster, ep, key, failure);
+      if (!up) {
+        worker_.metrics().upstreamFailures.fetch_add(1, std::memory_order_relaxed);
+        int status = timedOut_ == TimeoutPhase::Connect ? 504 : 502;
+        timedOut_ = TimeoutPhase::None;
+        co_return co_await localReply(status, "upstream " + cluster->ir.name + ": " + failure, &head,
+                                      route->name);
+      }
+    }
+    arm(kRequestTimeout, TimeoutPhase::Request);
+    upstream_ = up.get();
+    co_await up->stream.writeAll(asio::buffer(upstreamHead), ec);
+    if (ec && reused && !hasBody) {
+      up->stream.close();
+      up.reset();
+      upstream_ = nullptr;
+      continue;
+    }
+    if (ec) {
+      failure = "writing the request to the backend failed: " + ec.message();
+      upstream_ = nullptr;
+      co_return co_await localReply(502, "upstream " + cluster->ir.name + ": " + failure, &head,
+                                    route->name);
+    }
+    break;
+  }
+  if (head.expectContinue) {
+    // RFC 9110 section 10.1.1: we answer the expectation ourselves and do not forward it.
+    static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    co_await client_->writeAll(asio::buffer(kContinue), ec);
+  }
+  in_.consume(head.headBytes);
+  // From here on `head`'s views into in_ may be invalidated by reads; keep what we still need.
+  const std::string method(head.method);
+  const std::string target0(head.target);
+  const bool clientKeepAlive = head.keepAlive;
+  if (!co_await relayRequestBody(head, *up, failure)) {
+    upstream_ = nullptr;
+    co_await localReply(502, "upstream " + cluster->ir.name + ": " + failure, nullptr, route->name);
+    co_return false;
+  }
+  // Response head (skipping interim 1xx responses, which are relayed as they come).
+  http1::Head resp;
+  while (true) {
+    resp = http1::Head{};
+    auto r = http1::parseResponse(up->buf.view(), kMaxResponseHead, method, resp);
+    if (r.status == http1::ParseStatus::Error) {
+      upstream_ = nullptr;
+      co_return co_await localReply(502, "upstream " + cluster->ir.name + ": " + r.error, nullptr,
+                                    route->name);
+    }
+    if (r.status == http1::ParseStatus::Done) {
+      if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
+        co_await client_->writeAll(asio::buffer(up->buf.view().data(), resp.headBytes), ec);
+        up->buf.consume(resp.headBytes);
+        continue;
+      }
+      break;
+    }
+    size_t n = co_await up->stream.readSome(up->buf.prepare(16 * 1024), ec);
+    if (ec || n == 0) {
+      upstream_ = nullptr;
+      bool timeout = timedOut_ == TimeoutPhase::Request;
+      timedOut_ = TimeoutPhase::None;
+      std::string why = timeout ? "no response within " + std::to_string(kRequestTimeout.count()) + "s"
+                                : "backend closed the connection before responding" +
+                                      (ec ? " (" + ec.message() + ")" : std::string());
+      co_return co_await localReply(timeout ? 504 : 502, "upstream " + cluster->ir.name + " " +
+                                                            ep.address + ":" + std::to_string(ep.port) +
+                                                            ": " + why,
+                                    nullptr, route->name);
+    }
+    up->buf.commit(n);
+  }
+  arm(kIdleTimeout, TimeoutPhase::Body);
+  worker_.metrics().countStatus(resp.status);
+  // Response head to the client: hop-by-hop fields dropped, our connection decision added.
+  bool keep = clientKeepAlive && resp.body != http1::BodyKind::UntilClose;
+  std::string out;
+  out.reserve(resp.headBytes + 64);
+  out.append("HTTP/1.1 ").append(std::to_string(resp.status)).append(" ").append(resp.reason).append("\r\n");
+  for (const auto& h : resp.headers) {
+    if (http1::isHopByHop(h.name)) {
+      continue;
+    }
+    out.append(h.name).append(": ").append(h.value).append("\r\n");
+  }
+  if (!keep) {
+    out.append("connection: close\r\n");
+  }
+  out.append("\r\n");
+  bool upstreamReusable = resp.keepAlive;
+  up->buf.consume(resp.headBytes);
+  co_await client_->writeAll(asio::buffer(out), ec);
+  if (ec) {
+    upstream_ = nullptr;
+    co_return false;
+  }
+  bool ok = co_await relayResponseBody(resp, *up, upstreamReusable);
+  upstream_ = nullptr;
+  if (ok && upstreamReusable && up->buf.size() == 0 &&
+      worker_.snapshot() && worker_.snapshot()->version() == snapshot_->version()) {
+    if (up->stream.ssl() != nullptr) {
+      worker_.pool().storeSession(key, up->stream.ssl());
+    }
+    worker_.pool().put(std::move(up));
+  } else {
+    co_await up->stream.shutdown();
+    up->stream.close();
+  }
+  co_return ok && keep;
+}
+
+} // namespace
+
+void serveConnection(Worker& worker, tcp::socket socket, std::string portKey) {
+  auto conn = std::make_shared<Connection>(worker, std::move(socket), std::move(portKey));
+  asio::co_spawn(worker.context(), [conn]() -> awaitable<void> { co_await conn->run(); }, asio::detached);
+}
+
+} // namespace gantry::dataplane

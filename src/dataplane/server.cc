@@ -1,0 +1,262 @@
+#include "dataplane/server.h"
+
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "dataplane/worker.h"
+
+namespace gantry::dataplane {
+
+using namespace std::chrono_literals;
+
+// --- Worker ---------------------------------------------------------------------------------
+
+Worker::Worker(unsigned id, Metrics& metrics)
+    : id_(id), metrics_(metrics), rng_(std::random_device{}() ^ (uint64_t{id} << 32)) {
+  work_.emplace(ctx_.get_executor());
+}
+
+void Worker::run() {
+  startSweep();
+  ctx_.run();
+}
+
+void Worker::startSweep() {
+  sweepTimer_.expires_after(5s);
+  sweepTimer_.async_wait([this](error_code ec) {
+    if (ec) {
+      return;
+    }
+    pool_.sweep(std::chrono::steady_clock::now(), 60s);
+    startSweep();
+  });
+}
+
+void Worker::publish(SnapshotConstSharedPtr snapshot, std::map<std::string, int> newFds) {
+  asio::post(ctx_, [this, snapshot = std::move(snapshot), newFds = std::move(newFds)]() mutable {
+    bool changed = !snapshot_ || snapshot_->version() != snapshot->version();
+    snapshot_ = std::move(snapshot);
+    if (changed) {
+      pool_.clear(); // connections of the old config are not reused (see UpstreamPool)
+    }
+    for (auto it = acceptors_.begin(); it != acceptors_.end();) {
+      if (snapshot_->port(it->first) == nullptr) {
+        error_code ec;
+        it->second->close(ec);
+        it = acceptors_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& [key, fd] : newFds) {
+      auto acceptor = std::make_shared<tcp::acceptor>(ctx_);
+      error_code ec;
+      // The fd was bound by the main thread; its address family decides the protocol.
+      sockaddr_storage ss{};
+      socklen_t len = sizeof ss;
+      getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+      acceptor->assign(ss.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+      if (ec) {
+        spdlog::error("worker {}: cannot adopt listening socket {}: {}", id_, key, ec.message());
+        ::close(fd);
+        continue;
+      }
+      if (auto old = acceptors_.find(key); old != acceptors_.end()) {
+        old->second->close(ec);
+      }
+      acceptors_[key] = acceptor;
+      asio::co_spawn(ctx_, acceptLoop(acceptor, key), asio::detached);
+    }
+  });
+}
+
+asio::awaitable<void> Worker::acceptLoop(std::shared_ptr<tcp::acceptor> acceptor, std::string key) {
+  while (acceptor->is_open()) {
+    error_code ec;
+    tcp::socket s = co_await acceptor->async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !acceptor->is_open()) {
+        break;
+      }
+      // EMFILE and friends: back off briefly instead of spinning.
+      spdlog::warn("accept on {} failed: {}", key, ec.message());
+      asio::steady_timer t(ctx_, 50ms);
+      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    metrics_.connectionsAccepted.fetch_add(1, std::memory_order_relaxed);
+    serveConnection(*this, std::move(s), key);
+  }
+}
+
+void Worker::stop() {
+  asio::post(ctx_, [this] {
+    for (auto& [k, a] : acceptors_) {
+      error_code ec;
+      a->close(ec);
+    }
+    acceptors_.clear();
+    sweepTimer_.cancel();
+    pool_.clear();
+    work_.reset();
+    ctx_.stop();
+  });
+}
+
+// --- Server ---------------------------------------------------------------------------------
+
+struct Server::Impl {
+  ServerOptions options;
+  Metrics metrics;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::vector<std::thread> threads;
+  std::set<std::string> boundKeys; // address:port currently served
+  uint64_t version = 0;
+};
+
+Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = options;
+  unsigned n = options.workers != 0 ? options.workers : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i) {
+    impl_->workers.push_back(std::make_unique<Worker>(i, impl_->metrics));
+  }
+}
+
+Server::~Server() { stop(); }
+
+unsigned Server::workerCount() const { return static_cast<unsigned>(impl_->workers.size()); }
+
+void Server::start() {
+  for (auto& w : impl_->workers) {
+    impl_->threads.emplace_back([worker = w.get()] { worker->run(); });
+  }
+}
+
+namespace {
+
+// A listening socket with SO_REUSEPORT: every worker gets its own on the same address:port and
+// the kernel spreads connections across them.
+int openListener(const std::string& address, uint16_t port, std::string& error) {
+  error_code ec;
+  auto addr = asio::ip::make_address(address, ec);
+  if (ec) {
+    error = "invalid address " + address;
+    return -1;
+  }
+  int family = addr.is_v6() ? AF_INET6 : AF_INET;
+  int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    error = std::string("socket: ") + strerror(errno);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  tcp::endpoint ep(addr, port);
+  if (::bind(fd, ep.data(), static_cast<socklen_t>(ep.size())) != 0) {
+    error = "bind " + address + ":" + std::to_string(port) + ": " + strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  if (::listen(fd, 4096) != 0) {
+    error = std::string("listen: ") + strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+} // namespace
+
+std::vector<std::string> Server::apply(const ir::Config& config) {
+  std::vector<std::string> problems;
+  auto snapshot = Snapshot::compile(config, ++impl_->version, problems);
+  // Sockets for address:ports that are new in this snapshot, one per worker.
+  std::vector<std::map<std::string, int>> fds(impl_->workers.size());
+  std::set<std::string> nowBound;
+  for (const auto& [key, group] : snapshot->ports()) {
+    if (impl_->boundKeys.count(key) != 0) {
+      nowBound.insert(key);
+      continue;
+    }
+    std::vector<int> opened;
+    std::string error;
+    for (size_t i = 0; i < impl_->workers.size(); ++i) {
+      int fd = openListener(group.address, group.port, error);
+      if (fd < 0) {
+        break;
+      }
+      opened.push_back(fd);
+    }
+    if (opened.size() != impl_->workers.size()) {
+      for (int fd : opened) {
+        ::close(fd);
+      }
+      problems.push_back("listener " + key + " not served: " + error);
+      continue;
+    }
+    for (size_t i = 0; i < opened.size(); ++i) {
+      fds[i][key] = opened[i];
+    }
+    nowBound.insert(key);
+  }
+  impl_->boundKeys = nowBound;
+  for (size_t i = 0; i < impl_->workers.size(); ++i) {
+    impl_->workers[i]->publish(snapshot, std::move(fds[i]));
+  }
+  return problems;
+}
+
+void Server::stop() {
+  if (impl_->threads.empty()) {
+    return;
+  }
+  for (auto& w : impl_->workers) {
+    w->stop();
+  }
+  for (auto& t : impl_->threads) {
+    t.join();
+  }
+  impl_->threads.clear();
+}
+
+std::string Server::metricsText() const {
+  const auto& m = impl_->metrics;
+  std::ostringstream o;
+  auto counter = [&](const char* name, const char* help, uint64_t v, const char* type = "counter") {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n"
+      << name << " " << v << "\n";
+  };
+  counter("gantry_downstream_connections_total", "Client connections accepted.", m.connectionsAccepted.load());
+  counter("gantry_downstream_connections_active", "Client connections open.", m.connectionsActive.load(), "gauge");
+  counter("gantry_downstream_tls_handshake_failures_total", "Client TLS handshakes that failed.",
+          m.tlsHandshakeFailures.load());
+  counter("gantry_requests_total", "Requests received.", m.requests.load());
+  o << "# HELP gantry_responses_total Responses sent, by status class.\n"
+    << "# TYPE gantry_responses_total counter\n"
+    << "gantry_responses_total{class=\"2xx\"} " << m.responses2xx.load() << "\n"
+    << "gantry_responses_total{class=\"3xx\"} " << m.responses3xx.load() << "\n"
+    << "gantry_responses_total{class=\"4xx\"} " << m.responses4xx.load() << "\n"
+    << "gantry_responses_total{class=\"5xx\"} " << m.responses5xx.load() << "\n";
+  counter("gantry_upstream_connections_total", "Backend connections opened.", m.upstreamConnects.load());
+  counter("gantry_upstream_reuses_total", "Requests sent on a pooled backend connection.", m.upstreamReuses.load());
+  counter("gantry_upstream_tls_resumed_total", "Backend TLS handshakes that resumed a session.",
+          m.upstreamTlsResumed.load());
+  counter("gantry_upstream_failures_total", "Backend connects or TLS handshakes that failed.",
+          m.upstreamFailures.load());
+  return o.str();
+}
+
+} // namespace gantry::dataplane

@@ -1,0 +1,45 @@
+#pragma once
+// The data plane's front door, for the main thread: start N workers, publish configurations,
+// stop. Asio stays behind this header (pimpl) so that callers compile without it.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/ir.h"
+
+namespace gantry::dataplane {
+
+struct ServerOptions {
+  unsigned workers = 0; // 0: one per core
+};
+
+class Server {
+public:
+  explicit Server(ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Starts the worker threads. Main thread.
+  void start();
+
+  // Compiles `config` into a snapshot, opens listening sockets for new address:ports, publishes
+  // the snapshot to every worker and closes sockets no longer configured. Returns the problems
+  // that left part of the config unserved (a port that cannot be bound, an unusable certificate).
+  // In-flight requests finish on the snapshot they started with. Main thread.
+  std::vector<std::string> apply(const ir::Config& config);
+
+  // Stops accepting, lets workers finish, joins them. Main thread.
+  void stop();
+
+  // Prometheus text exposition of the data plane's counters. Any thread.
+  std::string metricsText() const;
+
+  unsigned workerCount() const;
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+} // namespace gantry::dataplane

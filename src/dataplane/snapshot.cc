@@ -1,0 +1,266 @@
+#include "dataplane/snapshot.h"
+
+#include <algorithm>
+
+#include "common/strings.h"
+#include "dataplane/tls.h"
+
+namespace gantry::dataplane {
+
+namespace {
+
+bool wildcardMatches(std::string_view pattern, std::string_view host) {
+  std::string_view suffix = pattern.substr(1); // ".example.com"
+  return host.size() > suffix.size() && endsWith(host, suffix);
+}
+
+int sniCallback(SSL* ssl, int*, void* arg) {
+  const auto* group = static_cast<const PortGroup*>(arg);
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (name == nullptr) {
+    return SSL_TLSEXT_ERR_OK; // no SNI: the default certificate
+  }
+  SSL_CTX* ctx = group->contextForSni(toLower(name));
+  if (ctx != nullptr && ctx != SSL_get_SSL_CTX(ssl)) {
+    SSL_set_SSL_CTX(ssl, ctx);
+  }
+  return SSL_TLSEXT_ERR_OK;
+}
+
+} // namespace
+
+const CompiledVirtualHost* ListenerView::vhostFor(std::string_view host) const {
+  if (auto it = exact.find(std::string(host)); it != exact.end()) {
+    return &vhosts[it->second];
+  }
+  for (size_t i : wildcards) {
+    if (wildcardMatches(vhosts[i].hostname, host)) {
+      return &vhosts[i];
+    }
+  }
+  return any ? &vhosts[*any] : nullptr;
+}
+
+const ListenerView* PortGroup::listenerFor(std::string_view host) const {
+  const ListenerView* best = nullptr;
+  size_t bestScore = 0;
+  for (const auto& l : listeners) {
+    size_t score = 0;
+    if (!l.hostname) {
+      score = 1;
+    } else if (*l.hostname == host) {
+      score = SIZE_MAX;
+    } else if (startsWith(*l.hostname, "*.") && wildcardMatches(*l.hostname, host)) {
+      score = 2 + l.hostname->size(); // more labels right of '*' is more specific
+    }
+    if (score > bestScore) {
+      best = &l;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+SSL_CTX* PortGroup::contextForSni(std::string_view sni) const {
+  // Longest match across certificates: exact DNS name first, then wildcard names, then the
+  // certificate of a listener whose hostname matches.
+  std::optional<size_t> wildcard;
+  size_t wildcardLen = 0;
+  for (size_t i = 0; i < contexts.size(); ++i) {
+    for (const auto& n : contextNames[i]) {
+      if (n == sni) {
+        return contexts[i]->native_handle();
+      }
+      if (startsWith(n, "*.") && wildcardMatches(n, sni) && n.size() > wildcardLen) {
+        wildcard = i;
+        wildcardLen = n.size();
+      }
+    }
+  }
+  if (wildcard) {
+    return contexts[*wildcard]->native_handle();
+  }
+  for (size_t i = 0; i < contexts.size(); ++i) {
+    const auto& h = contextListenerHost[i];
+    if (h && (*h == sni || (startsWith(*h, "*.") && wildcardMatches(*h, sni)))) {
+      return contexts[i]->native_handle();
+    }
+  }
+  return nullptr;
+}
+
+const PortGroup* Snapshot::port(const std::string& key) const {
+  auto it = ports_.find(key);
+  return it == ports_.end() ? nullptr : &it->second;
+}
+
+const ClusterEntry* Snapshot::cluster(const std::string& name) const {
+  auto it = clusters_.find(name);
+  return it == clusters_.end() ? nullptr : &it->second;
+}
+
+std::shared_ptr<const Snapshot> Snapshot::compile(const ir::Config& config, uint64_t version,
+                                                  std::vector<std::string>& errors) {
+  auto snap = std::make_shared<Snapshot>();
+  snap->version_ = version;
+  for (const auto& l : config.listeners) {
+    std::string key = l.address + ":" + std::to_string(l.port);
+    auto& group = snap->ports_[key];
+    bool tls = l.protocol == "HTTPS";
+    if (group.listeners.empty()) {
+      group.key = key;
+      group.address = l.address;
+      group.port = l.port;
+      group.tls = tls;
+    } else if (group.tls != tls) {
+      errors.push_back(l.name + ": " + key + " already serves " + (group.tls ? "HTTPS" : "HTTP") +
+                       "; listener left out");
+      continue;
+    }
+    ListenerView view;
+    view.name = l.name;
+    view.hostname = l.hostname;
+    for (const auto& vh : l.virtualHosts) {
+      CompiledVirtualHost cvh;
+      cvh.hostname = vh.hostname;
+      for (const auto& r : vh.routes) {
+        CompiledRoute cr;
+        cr.name = r.name;
+        cr.match = r.match;
+        cr.backends = r.backends;
+        for (const auto& b : r.backends) {
+          cr.totalWeight += b.weight;
+        }
+        cvh.routes.push_back(std::move(cr));
+      }
+      view.vhosts.push_back(std::move(cvh));
+    }
+    for (size_t i = 0; i < view.vhosts.size(); ++i) {
+      const auto& h = view.vhosts[i].hostname;
+      if (h == "*") {
+        view.any = i;
+      } else if (startsWith(h, "*.")) {
+        view.wildcards.push_back(i);
+      } else {
+        view.exact[h] = i;
+      }
+    }
+    std::sort(view.wildcards.begin(), view.wildcards.end(), [&](size_t a, size_t b) {
+      return view.vhosts[a].hostname.size() > view.vhosts[b].hostname.size();
+    });
+    group.listeners.push_back(std::move(view));
+    for (const auto& cert : l.certificates) {
+      std::string err;
+      auto ctx = tls::makeServerContext(cert, err);
+      if (!ctx) {
+        errors.push_back(l.name + ": " + err);
+        continue;
+      }
+      group.contexts.push_back(std::make_unique<boost::asio::ssl::context>(ctx.release()));
+      group.contextNames.push_back(cert.dnsNames);
+      group.contextListenerHost.push_back(l.hostname);
+    }
+  }
+  for (auto it = snap->ports_.begin(); it != snap->ports_.end();) {
+    auto& g = it->second;
+    if (g.tls && g.contexts.empty()) {
+      errors.push_back(g.key + ": no usable certificate; not served");
+      it = snap->ports_.erase(it);
+      continue;
+    }
+    if (g.tls) {
+      SSL_CTX* def = g.contexts.front()->native_handle();
+      SSL_CTX_set_tlsext_servername_callback(def, sniCallback);
+      SSL_CTX_set_tlsext_servername_arg(def, &g); // map nodes are stable
+      for (auto& c : g.contexts) {
+        SSL_CTX_set_tlsext_servername_callback(c->native_handle(), sniCallback);
+        SSL_CTX_set_tlsext_servername_arg(c->native_handle(), &g);
+      }
+    }
+    ++it;
+  }
+  for (const auto& c : config.clusters) {
+    ClusterEntry entry;
+    entry.ir = c;
+    if (c.tls && !c.tlsError) {
+      std::string err;
+      auto ctx = tls::makeClientContext(*c.tls, err);
+      if (ctx) {
+        entry.tlsContext = std::make_unique<boost::asio::ssl::context>(ctx.release());
+      } else {
+        entry.contextError = err;
+        errors.push_back(c.name + ": " + err);
+      }
+    }
+    snap->clusters_.emplace(c.name, std::move(entry));
+  }
+  return snap;
+}
+
+bool pathPrefixMatches(std::string_view prefix, std::string_view path) {
+  while (prefix.size() > 1 && prefix.back() == '/') {
+    prefix.remove_suffix(1);
+  }
+  if (prefix == "/" || prefix.empty()) {
+    return true;
+  }
+  if (!startsWith(path, prefix)) {
+    return false;
+  }
+  return path.size() == prefix.size() || path[prefix.size()] == '/';
+}
+
+namespace {
+
+bool queryHas(std::string_view query, std::string_view name, std::string_view value) {
+  for (auto pair : split(query, '&')) {
+    size_t eq = pair.find('=');
+    std::string_view k = pair.substr(0, eq);
+    std::string_view v = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    if (k == name) {
+      return v == value; // the first occurrence decides (spec: implementation-specific)
+    }
+  }
+  return false;
+}
+
+} // namespace
+
+const CompiledRoute* matchRoute(const CompiledVirtualHost& vhost, const RequestView& req) {
+  for (const auto& r : vhost.routes) {
+    const auto& m = r.match;
+    if (m.pathType == "Exact") {
+      if (req.path != m.path) {
+        continue;
+      }
+    } else if (!pathPrefixMatches(m.path, req.path)) {
+      continue;
+    }
+    if (m.method && req.method != *m.method) {
+      continue;
+    }
+    bool ok = true;
+    for (const auto& h : m.headers) {
+      bool found = false;
+      for (const auto& rh : *req.headers) {
+        if (iequals(rh.name, h.name)) {
+          found = rh.value == h.value;
+          break;
+        }
+      }
+      if (!found) {
+        ok = false;
+        break;
+      }
+    }
+    for (size_t i = 0; ok && i < m.queryParams.size(); ++i) {
+      ok = queryHas(req.query, m.queryParams[i].name, m.queryParams[i].value);
+    }
+    if (ok) {
+      return &r;
+    }
+  }
+  return nullptr;
+}
+
+} // namespace gantry::dataplane

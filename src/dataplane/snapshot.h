@@ -1,0 +1,101 @@
+#pragma once
+// The compiled, immutable form of an ir::Config that workers serve: listeners grouped by bound
+// address:port with their TLS contexts, virtual hosts with routes in precedence order, and
+// clusters with their upstream TLS contexts. Built on the main thread; read lock-free by workers,
+// which pin it with a shared_ptr (a connection at accept, a request at its head).
+#include <boost/asio/ssl/context.hpp>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "dataplane/http1.h"
+#include "ir/ir.h"
+
+namespace gantry::dataplane {
+
+struct CompiledRoute {
+  std::string name;
+  ir::RouteMatch match;
+  std::vector<ir::WeightedBackend> backends;
+  uint64_t totalWeight = 0;
+};
+
+struct CompiledVirtualHost {
+  std::string hostname;
+  std::vector<CompiledRoute> routes;
+};
+
+struct ListenerView {
+  std::string name;
+  std::optional<std::string> hostname;
+  std::vector<CompiledVirtualHost> vhosts;
+  std::unordered_map<std::string, size_t> exact; // hostname -> vhost index
+  std::vector<size_t> wildcards;                 // "*.x" vhosts, most specific first
+  std::optional<size_t> any;                     // "*"
+
+  const CompiledVirtualHost* vhostFor(std::string_view host) const;
+};
+
+struct PortGroup {
+  std::string key; // address:port
+  std::string address;
+  uint16_t port = 0;
+  bool tls = false;
+  std::vector<ListenerView> listeners;
+  // TLS: one context per certificate; contexts[0] is the default and carries the SNI callback.
+  std::vector<std::unique_ptr<boost::asio::ssl::context>> contexts;
+  std::vector<std::vector<std::string>> contextNames; // DNS names per context
+  std::vector<std::optional<std::string>> contextListenerHost;
+
+  // Listener selection (spec 5.2): exact hostname, then the most specific wildcard, then a listener
+  // without hostname.
+  const ListenerView* listenerFor(std::string_view host) const;
+  SSL_CTX* contextForSni(std::string_view sni) const;
+};
+
+struct ClusterEntry {
+  ir::Cluster ir;
+  std::unique_ptr<boost::asio::ssl::context> tlsContext; // null: plaintext (or tlsError)
+  std::string contextError;
+};
+
+class Snapshot {
+public:
+  // Compiles `config`; problems that make a listener or cluster unusable are appended to `errors`
+  // (and that piece is left out or answers 5xx), the rest is served.
+  static std::shared_ptr<const Snapshot> compile(const ir::Config& config, uint64_t version,
+                                                 std::vector<std::string>& errors);
+
+  uint64_t version() const { return version_; }
+  const std::map<std::string, PortGroup>& ports() const { return ports_; }
+  const PortGroup* port(const std::string& key) const;
+  const ClusterEntry* cluster(const std::string& name) const;
+
+private:
+  uint64_t version_ = 0;
+  std::map<std::string, PortGroup> ports_;
+  std::unordered_map<std::string, ClusterEntry> clusters_;
+};
+
+using SnapshotConstSharedPtr = std::shared_ptr<const Snapshot>;
+
+// Request facts the router matches on.
+struct RequestView {
+  std::string_view method;
+  std::string_view path;  // target up to '?'
+  std::string_view query; // after '?', may be empty
+  const std::vector<http1::Header>* headers = nullptr;
+};
+
+// First route of `vhost` whose match accepts the request (routes are in precedence order).
+const CompiledRoute* matchRoute(const CompiledVirtualHost& vhost, const RequestView& req);
+
+// PathPrefix semantics of the Gateway API: element-wise ("/foo" matches "/foo" and "/foo/bar", not
+// "/foobar"); a trailing slash in the prefix is ignored.
+bool pathPrefixMatches(std::string_view prefix, std::string_view path);
+
+} // namespace gantry::dataplane

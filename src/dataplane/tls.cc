@@ -1,0 +1,214 @@
+#include "dataplane/tls.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <ctime>
+
+#include "common/strings.h"
+
+namespace gantry::dataplane::tls {
+namespace {
+
+constexpr const char* kCiphers12 =
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256";
+constexpr const char* kCiphers13 = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256";
+constexpr const char* kGroups = "X25519:P-256:P-384";
+
+std::string sslError() {
+  unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) {
+    return "unknown error";
+  }
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
+
+bool commonSetup(SSL_CTX* ctx, std::string& error) {
+  // RFC 8446 and the product's policy: TLS 1.2 minimum, AEAD (AES-GCM) suites only.
+  if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+      SSL_CTX_set_cipher_list(ctx, kCiphers12) != 1 || SSL_CTX_set_ciphersuites(ctx, kCiphers13) != 1 ||
+      SSL_CTX_set1_groups_list(ctx, kGroups) != 1) {
+    error = "cannot apply the TLS policy: " + sslError();
+    return false;
+  }
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  return true;
+}
+
+bool useCertificate(SSL_CTX* ctx, const ir::CertificateKeyPair& cert, std::string& error) {
+  BIO* bio = BIO_new_mem_buf(cert.certPem.data(), static_cast<int>(cert.certPem.size()));
+  X509* leaf = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  bool ok = leaf != nullptr && SSL_CTX_use_certificate(ctx, leaf) == 1;
+  X509_free(leaf);
+  // Intermediates follow the leaf in tls.crt.
+  while (ok) {
+    X509* extra = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+    if (extra == nullptr) {
+      ERR_clear_error();
+      break;
+    }
+    if (SSL_CTX_add0_chain_cert(ctx, extra) != 1) {
+      X509_free(extra);
+      ok = false;
+    }
+  }
+  BIO_free(bio);
+  if (!ok) {
+    error = cert.source + ": cannot use certificate: " + sslError();
+    return false;
+  }
+  bio = BIO_new_mem_buf(cert.keyPem.data(), static_cast<int>(cert.keyPem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  ok = key != nullptr && SSL_CTX_use_PrivateKey(ctx, key) == 1 && SSL_CTX_check_private_key(ctx) == 1;
+  EVP_PKEY_free(key);
+  if (!ok) {
+    error = cert.source + ": cannot use private key: " + sslError();
+    return false;
+  }
+  return true;
+}
+
+int selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+               unsigned int inlen, void*) {
+  static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  unsigned char* selected = nullptr;
+  if (SSL_select_next_proto(&selected, outlen, kHttp11, sizeof kHttp11, in, inlen) ==
+      OPENSSL_NPN_NEGOTIATED) {
+    *out = selected;
+    return SSL_TLSEXT_ERR_OK;
+  }
+  return SSL_TLSEXT_ERR_NOACK; // no ALPN agreement: carry on with HTTP/1.1
+}
+
+} // namespace
+
+SslCtxPtr makeServerContext(const ir::CertificateKeyPair& cert, std::string& error) {
+  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  if (!ctx || !commonSetup(ctx.get(), error) || !useCertificate(ctx.get(), cert, error)) {
+    if (error.empty()) {
+      error = sslError();
+    }
+    return nullptr;
+  }
+  SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER);
+  SSL_CTX_set_alpn_select_cb(ctx.get(), selectAlpn, nullptr);
+  return ctx;
+}
+
+SslCtxPtr makeClientContext(const ir::UpstreamTls& tls, std::string& error) {
+  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  if (!ctx || !commonSetup(ctx.get(), error)) {
+    return nullptr;
+  }
+  bool verify = !tls.caPems.empty() || tls.systemCa;
+  if (tls.systemCa && SSL_CTX_set_default_verify_paths(ctx.get()) != 1) {
+    error = "cannot load the system CA store: " + sslError();
+    return nullptr;
+  }
+  if (!tls.caPems.empty()) {
+    X509_STORE* store = SSL_CTX_get_cert_store(ctx.get());
+    for (const auto& pem : tls.caPems) {
+      BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+      while (X509* ca = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+        X509_STORE_add_cert(store, ca);
+        X509_free(ca);
+      }
+      ERR_clear_error();
+      BIO_free(bio);
+    }
+  }
+  SSL_CTX_set_verify(ctx.get(), verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+  if (tls.clientCertificate && !useCertificate(ctx.get(), *tls.clientCertificate, error)) {
+    return nullptr;
+  }
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  SSL_CTX_set_alpn_protos(ctx.get(), kHttp11, sizeof kHttp11);
+  return ctx;
+}
+
+void configureClient(SSL* ssl, const ir::UpstreamTls& tls) {
+  if (!tls.sni.empty()) {
+    SSL_set_tlsext_host_name(ssl, tls.sni.c_str()); // RFC 6066 section 3: server_name
+  }
+  if (!tls.subjectAltNames.empty()) {
+    // Any one of the expected DNS names must be in the backend certificate's subjectAltName.
+    SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    SSL_set1_host(ssl, tls.subjectAltNames.front().c_str());
+    for (size_t i = 1; i < tls.subjectAltNames.size(); ++i) {
+      SSL_add1_host(ssl, tls.subjectAltNames[i].c_str());
+    }
+  }
+}
+
+std::string explainHandshakeFailure(SSL* ssl, int errorCode, const std::string& errorText,
+                                    const ir::UpstreamTls& tls) {
+  long verify = ssl != nullptr ? SSL_get_verify_result(ssl) : X509_V_OK;
+  std::string peer;
+  std::string notAfter;
+  if (ssl != nullptr) {
+    if (X509* cert = SSL_get0_peer_certificate(ssl)) {
+      char buf[256];
+      X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
+      peer = buf;
+      struct tm tm {};
+      if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1) {
+        notAfter = formatRfc3339(static_cast<int64_t>(timegm(&tm)));
+      }
+    }
+  }
+  std::string expected;
+  for (const auto& s : tls.subjectAltNames) {
+    expected += (expected.empty() ? "" : ", ") + s;
+  }
+  switch (verify) {
+  case X509_V_OK:
+    break;
+  case X509_V_ERR_CERT_HAS_EXPIRED:
+    return "backend certificate expired" + (notAfter.empty() ? "" : " on " + notAfter) +
+           (peer.empty() ? "" : " (" + peer + ")");
+  case X509_V_ERR_CERT_NOT_YET_VALID:
+    return "backend certificate is not yet valid" + (peer.empty() ? "" : " (" + peer + ")");
+  case X509_V_ERR_HOSTNAME_MISMATCH:
+    return "backend certificate subjectAltName mismatch: expected " + expected +
+           (peer.empty() ? "" : ", backend presented " + peer);
+  case X509_V_ERR_INVALID_PURPOSE:
+    return "backend certificate has the wrong purpose: it is not valid for TLS server "
+           "authentication (extended key usage)";
+  case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+  case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+  case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+  case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+  case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+  case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+    return "backend certificate is signed by an unknown CA (" +
+           std::string(X509_verify_cert_error_string(verify)) + ")" +
+           (peer.empty() ? "" : ": " + peer);
+  default:
+    return "backend certificate verification failed: " +
+           std::string(X509_verify_cert_error_string(verify));
+  }
+  int reason = ERR_GET_REASON(static_cast<unsigned long>(errorCode));
+  switch (reason) {
+  case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+  case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+  case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+  case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+  case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+  case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+  case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
+    return "backend refused our client certificate (" + errorText + ")";
+  default:
+    break;
+  }
+  return "TLS handshake with backend failed: " + errorText;
+}
+
+} // namespace gantry::dataplane::tls

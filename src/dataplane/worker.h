@@ -1,0 +1,167 @@
+#pragma once
+// Per-worker machinery (internal to the data plane): the byte stream that may or may not be TLS,
+// the read buffer, the upstream connection pool, and the worker itself. Everything here belongs
+// to one worker thread; nothing is locked.
+#include <atomic>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "dataplane/snapshot.h"
+
+namespace gantry::dataplane {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+// Counters shared by all workers (relaxed atomics; read by /metrics).
+struct Metrics {
+  std::atomic<uint64_t> connectionsAccepted{0};
+  std::atomic<uint64_t> connectionsActive{0};
+  std::atomic<uint64_t> tlsHandshakeFailures{0};
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> responses2xx{0}, responses3xx{0}, responses4xx{0}, responses5xx{0};
+  std::atomic<uint64_t> upstreamConnects{0};
+  std::atomic<uint64_t> upstreamReuses{0};
+  std::atomic<uint64_t> upstreamTlsResumed{0};
+  std::atomic<uint64_t> upstreamFailures{0};
+  void countStatus(int status);
+};
+
+// A growable byte buffer with a read cursor: bytes [begin, end) are unread.
+class Buffer {
+public:
+  explicit Buffer(size_t initial = 16 * 1024) : data_(initial) {}
+  std::string_view view() const { return {data_.data() + begin_, end_ - begin_}; }
+  size_t size() const { return end_ - begin_; }
+  void consume(size_t n) {
+    begin_ += n;
+    if (begin_ == end_) {
+      begin_ = end_ = 0;
+    }
+  }
+  // Space for at least `min` more bytes.
+  asio::mutable_buffer prepare(size_t min = 4096) {
+    if (data_.size() - end_ < min) {
+      if (begin_ > 0) {
+        std::memmove(data_.data(), data_.data() + begin_, end_ - begin_);
+        end_ -= begin_;
+        begin_ = 0;
+      }
+      if (data_.size() - end_ < min) {
+        data_.resize(end_ + std::max(min, data_.size()));
+      }
+    }
+    return asio::buffer(data_.data() + end_, data_.size() - end_);
+  }
+  void commit(size_t n) { end_ += n; }
+
+private:
+  std::vector<char> data_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+};
+
+// TCP or TLS over TCP, with coroutine-friendly operations that report errors through `ec`.
+class Stream {
+public:
+  explicit Stream(tcp::socket s) : plain_(std::move(s)) {}
+  Stream(tcp::socket s, asio::ssl::context& ctx) { tls_.emplace(std::move(s), ctx); }
+
+  tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
+  SSL* ssl() { return tls_ ? tls_->native_handle() : nullptr; }
+  bool isTls() const { return tls_.has_value(); }
+
+  asio::awaitable<size_t> readSome(asio::mutable_buffer b, error_code& ec);
+  asio::awaitable<void> writeAll(asio::const_buffer buf, error_code& ec);
+  asio::awaitable<void> writeAll(const std::vector<asio::const_buffer>& bufs, error_code& ec);
+  asio::awaitable<void> handshake(bool server, error_code& ec);
+  asio::awaitable<void> shutdown();
+  void close();
+
+private:
+  std::optional<tcp::socket> plain_;
+  std::optional<asio::ssl::stream<tcp::socket>> tls_;
+};
+
+// One connection to a backend endpoint; pooled between requests.
+struct UpstreamConn {
+  explicit UpstreamConn(Stream s) : stream(std::move(s)) {}
+  Stream stream;
+  Buffer buf{16 * 1024};
+  std::string poolKey;
+  std::chrono::steady_clock::time_point idleSince;
+};
+
+class Worker;
+
+// Per-worker keep-alive pool of upstream connections, keyed by cluster, endpoint and snapshot
+// version (a new snapshot starts with an empty pool, so a rotated certificate or CA is never
+// served by an old connection). Also keeps TLS sessions for resumption.
+class UpstreamPool {
+public:
+  std::unique_ptr<UpstreamConn> take(const std::string& key);
+  void put(std::unique_ptr<UpstreamConn> conn);
+  void clear();
+  void sweep(std::chrono::steady_clock::time_point now, std::chrono::seconds maxIdle);
+  SSL_SESSION* session(const std::string& key) const;
+  void storeSession(const std::string& key, SSL* ssl);
+  ~UpstreamPool();
+
+private:
+  std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConn>>> idle_;
+  std::unordered_map<std::string, SSL_SESSION*> sessions_;
+};
+
+class Worker {
+public:
+  Worker(unsigned id, Metrics& metrics);
+
+  // Thread body: runs the event loop until stop().
+  void run();
+  // From the main thread: adopt `snapshot`, start accepting on `newFds` (key -> listening fd) and
+  // stop accepting on keys not in the snapshot.
+  void publish(SnapshotConstSharedPtr snapshot, std::map<std::string, int> newFds);
+  void stop();
+
+  // Worker thread only.
+  const SnapshotConstSharedPtr& snapshot() const { return snapshot_; }
+  UpstreamPool& pool() { return pool_; }
+  Metrics& metrics() { return metrics_; }
+  asio::io_context& context() { return ctx_; }
+  uint64_t random() { return rng_(); }
+  uint64_t nextRoundRobin() { return rr_++; }
+  unsigned id() const { return id_; }
+
+private:
+  asio::awaitable<void> acceptLoop(std::shared_ptr<tcp::acceptor> acceptor, std::string key);
+  void startSweep();
+
+  unsigned id_;
+  Metrics& metrics_;
+  asio::io_context ctx_{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  SnapshotConstSharedPtr snapshot_;
+  std::map<std::string, std::shared_ptr<tcp::acceptor>> acceptors_;
+  UpstreamPool pool_;
+  asio::steady_timer sweepTimer_{ctx_};
+  std::mt19937_64 rng_;
+  uint64_t rr_ = 0;
+};
+
+// Serves one accepted client connection until it closes (proxy.cc).
+void serveConnection(Worker& worker, tcp::socket socket, std::string portKey);
+
+} // namespace gantry::dataplane

@@ -1,0 +1,106 @@
+#pragma once
+// The data-plane contract: what the translator hands to the data plane. Plain structs, printable
+// as YAML (ir/dump.h), comparable, and free of Kubernetes notions. Names encode provenance
+// (httproute/<ns>/<name>/rule/<i>/match/<j>, service/<ns>/<name>/<port>).
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace gantry::ir {
+
+// A certificate chain with its private key. The key is secret: dumps show only the fingerprint.
+struct CertificateKeyPair {
+  std::string source;      // e.g. secret/test-infra/frontend.com
+  std::string certPem;     // leaf first, then intermediates
+  std::string keyPem;      // never printed
+  std::string fingerprint; // sha256 of the leaf's DER, hex
+  std::vector<std::string> dnsNames; // leaf subjectAltName DNS entries (SNI selection)
+  bool operator==(const CertificateKeyPair&) const = default;
+};
+
+struct HeaderMatch {
+  std::string type; // Exact | RegularExpression
+  std::string name;
+  std::string value;
+  bool operator==(const HeaderMatch&) const = default;
+};
+
+struct RouteMatch {
+  std::string pathType; // Exact | PathPrefix | RegularExpression
+  std::string path;
+  std::vector<HeaderMatch> headers;
+  std::vector<HeaderMatch> queryParams;
+  std::optional<std::string> method;
+  bool operator==(const RouteMatch&) const = default;
+};
+
+// One weighted choice of a route. `cluster` empty means the backend is invalid and the share of
+// traffic that picks it is answered with `status` (500), per the Gateway API.
+struct WeightedBackend {
+  std::string cluster;
+  uint32_t weight = 1;
+  int status = 0; // non-zero: answer this status instead of forwarding
+  std::string reason; // why it is invalid (logged with the 500)
+  bool operator==(const WeightedBackend&) const = default;
+};
+
+struct Route {
+  std::string name;
+  RouteMatch match;
+  std::vector<WeightedBackend> backends; // empty: 500 (no backendRefs)
+  bool operator==(const Route&) const = default;
+};
+
+// Routes for one hostname, already ordered by Gateway API precedence: the first match wins.
+struct VirtualHost {
+  std::string hostname; // exact, "*.suffix" wildcard, or "*" for any
+  std::vector<Route> routes;
+  bool operator==(const VirtualHost&) const = default;
+};
+
+struct Listener {
+  std::string name;    // gateway/<ns>/<gateway>/<listener>
+  std::string address; // IP to bind
+  uint16_t port = 0;   // port to bind (after --port-offset)
+  std::string protocol; // HTTP | HTTPS
+  std::optional<std::string> hostname;
+  std::vector<CertificateKeyPair> certificates; // HTTPS only
+  std::vector<VirtualHost> virtualHosts;
+  bool operator==(const Listener&) const = default;
+};
+
+struct UpstreamTls {
+  std::string policy; // the policy that asked for TLS, e.g. backendtlspolicy/test-infra/x
+  std::string sni;
+  std::vector<std::string> caPems; // trust anchors; empty with systemCa means system store
+  bool systemCa = false;
+  std::vector<std::string> subjectAltNames; // DNS names the backend must present (any one)
+  std::vector<std::string> uriSubjectAltNames;
+  std::optional<CertificateKeyPair> clientCertificate;
+  bool operator==(const UpstreamTls&) const = default;
+};
+
+struct Endpoint {
+  std::string address;
+  uint16_t port = 0;
+  bool operator==(const Endpoint&) const = default;
+};
+
+struct Cluster {
+  std::string name; // service/<ns>/<name>/<port>
+  std::vector<Endpoint> endpoints; // ready endpoints only; empty => 503
+  std::optional<UpstreamTls> tls;
+  // Set when a policy wants TLS but cannot be honoured (missing CA, bad client certificate):
+  // requests answer 500 and are never sent in plaintext.
+  std::optional<std::string> tlsError;
+  bool operator==(const Cluster&) const = default;
+};
+
+struct Config {
+  std::vector<Listener> listeners;
+  std::vector<Cluster> clusters; // sorted by name
+  bool operator==(const Config&) const = default;
+};
+
+} // namespace gantry::ir
