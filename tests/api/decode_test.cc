@@ -1,0 +1,133 @@
+#include "api/decode.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace gantry::api {
+namespace {
+
+std::string readExample(const std::string& name) {
+  std::ifstream in(std::string(EXAMPLES_DIR) + "/" + name);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(DecodeTest, DecodesTheHowTosManifestsVerbatim) {
+  ResourceSet rs;
+  for (const char* f : {"gateway.yaml", "httproute.yaml", "backendtlspolicy.yaml", "deployment.yaml"}) {
+    auto errors = decodeManifests(f, readExample(f), rs);
+    ASSERT_TRUE(errors.empty()) << errors.front().str();
+  }
+  ASSERT_EQ(rs.gateways.size(), 1u);
+  const auto& gw = rs.gateways[0];
+  EXPECT_EQ(gw.meta.ns, "test-infra");
+  EXPECT_EQ(gw.gatewayClassName, "azure-alb-external");
+  ASSERT_EQ(gw.listeners.size(), 1u);
+  EXPECT_EQ(gw.listeners[0].port, 443);
+  EXPECT_EQ(gw.listeners[0].allowedFrom, "Same");
+  ASSERT_TRUE(gw.listeners[0].tls);
+  EXPECT_EQ(gw.listeners[0].tls->certificateRefs[0].name, "frontend.com");
+  EXPECT_EQ(gw.meta.annotations.at("alb.networking.azure.io/alb-name"), "alb-test");
+
+  ASSERT_EQ(rs.httpRoutes.size(), 1u);
+  const auto& rule = rs.httpRoutes[0].rules.at(0);
+  ASSERT_EQ(rule.matches.size(), 1u); // defaulted PathPrefix "/"
+  EXPECT_EQ(rule.matches[0].pathType, "PathPrefix");
+  EXPECT_EQ(rule.backendRefs.at(0).port, 443);
+  EXPECT_EQ(rule.backendRefs.at(0).weight, 1);
+
+  ASSERT_EQ(rs.albBackendTLSPolicies.size(), 1u);
+  const auto& p = rs.albBackendTLSPolicies[0];
+  EXPECT_EQ(p.sni, "backend.com");
+  EXPECT_EQ(p.ports, std::vector<int32_t>{443});
+  EXPECT_EQ(p.clientCertificateRef->name, "gateway-client-cert");
+  EXPECT_EQ(p.caCertificateRef->name, "ca.bundle");
+  EXPECT_EQ(p.subjectAltName, "backend.com");
+
+  ASSERT_EQ(rs.services.size(), 1u);
+  EXPECT_EQ(rs.services[0].ports.at(0).targetPortNumber, 8443);
+  EXPECT_EQ(rs.namespaces.size(), 1u);
+  EXPECT_EQ(rs.configMaps.size(), 1u);
+  ASSERT_EQ(rs.others.size(), 1u); // the Deployment: read and ignored
+  EXPECT_EQ(rs.others[0].kind, "Deployment");
+}
+
+TEST(DecodeTest, UnknownFieldIsAnErrorWithFileLineAndPath) {
+  ResourceSet rs;
+  const std::string yaml =
+      "apiVersion: gateway.networking.k8s.io/v1\n"
+      "kind: Gateway\n"
+      "metadata: {name: g, namespace: ns}\n"
+      "spec:\n"
+      "  gatewayClassName: gantry\n"
+      "  listeners:\n"
+      "  - name: http\n"
+      "    port: 80\n"
+      "    protocl: HTTP\n";
+  auto errors = decodeManifests("gw.yaml", yaml, rs);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].line, 9);
+  EXPECT_EQ(errors[0].path, "spec.listeners[0].protocl");
+  EXPECT_NE(errors[0].str().find("gw.yaml:9:"), std::string::npos) << errors[0].str();
+  EXPECT_TRUE(rs.gateways.empty()) << "a file with an error contributes nothing";
+}
+
+TEST(DecodeTest, MalformedYamlAndBadValuesAreErrorsNotCrashes) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"unclosed", "apiVersion: v1\nkind: Service\nmetadata: {name: [x\n"},
+      {"port", "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  ports:\n  - port: 70000\n"},
+      {"portText", "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  ports:\n  - port: https\n"},
+      {"noKind", "apiVersion: v1\nmetadata: {name: s}\n"},
+      {"noName", "apiVersion: v1\nkind: Secret\nmetadata: {namespace: x}\n"},
+      {"scalarDoc", "just a string\n"},
+      {"base64", "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  tls.crt: '%%%'\n"},
+      {"listAsMap", "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec:\n  rules: {a: b}\n"},
+  };
+  for (const auto& [name, yaml] : cases) {
+    ResourceSet rs;
+    auto errors = decodeManifests(name, yaml, rs);
+    EXPECT_FALSE(errors.empty()) << name;
+    if (!errors.empty()) {
+      EXPECT_FALSE(errors[0].message.empty()) << name;
+    }
+  }
+}
+
+TEST(DecodeTest, SecretsAreDecodedAndRedactedInTheEcho) {
+  ResourceSet rs;
+  auto errors = decodeManifests("s.yaml",
+                                "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: n}\n"
+                                "data:\n  ca.crt: aGVsbG8=\nstringData:\n  extra: plain\n",
+                                rs);
+  ASSERT_TRUE(errors.empty());
+  ASSERT_EQ(rs.secrets.size(), 1u);
+  EXPECT_EQ(rs.secrets[0].type, "Opaque");
+  EXPECT_EQ(rs.secrets[0].data.at("ca.crt"), "hello");
+  EXPECT_EQ(rs.secrets[0].data.at("extra"), "plain");
+  EXPECT_EQ(rs.secrets[0].rawJson.find("aGVsbG8"), std::string::npos);
+  EXPECT_EQ(rs.secrets[0].rawJson.find("plain"), std::string::npos);
+}
+
+TEST(DecodeTest, UpstreamBackendTlsPolicy) {
+  ResourceSet rs;
+  auto errors = decodeManifests("p.yaml",
+                                "apiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\n"
+                                "metadata: {name: p, namespace: n}\nspec:\n  targetRefs:\n"
+                                "  - {group: '', kind: Service, name: svc, sectionName: https}\n"
+                                "  validation:\n    caCertificateRefs:\n    - {group: '', kind: ConfigMap, name: ca}\n"
+                                "    hostname: backend.com\n    subjectAltNames:\n"
+                                "    - {type: URI, uri: 'spiffe://td/ns/n/sa/b'}\n",
+                                rs);
+  ASSERT_TRUE(errors.empty()) << errors.front().str();
+  const auto& p = rs.backendTLSPolicies.at(0);
+  EXPECT_EQ(p.targetRefs.at(0).sectionName, "https");
+  EXPECT_EQ(p.caCertificateRefs.at(0).kind, "ConfigMap");
+  EXPECT_EQ(p.hostname, "backend.com");
+  EXPECT_EQ(p.subjectAltNames.at(0).value, "spiffe://td/ns/n/sa/b");
+}
+
+} // namespace
+} // namespace gantry::api

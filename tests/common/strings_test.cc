@@ -1,0 +1,33 @@
+#include "common/strings.h"
+
+#include <gtest/gtest.h>
+
+namespace gantry {
+namespace {
+
+TEST(StringsTest, ParseUintAcceptsOnlyWholeDecimalNumbers) {
+  EXPECT_EQ(parseUint("0"), 0u);
+  EXPECT_EQ(parseUint("443"), 443u);
+  EXPECT_FALSE(parseUint(""));
+  EXPECT_FALSE(parseUint("12a"));
+  EXPECT_FALSE(parseUint("-1"));
+  EXPECT_FALSE(parseUint(" 1"));
+  EXPECT_FALSE(parseUint("99999999999999999999")); // overflow
+}
+
+TEST(StringsTest, TrimAndSplit) {
+  EXPECT_EQ(trimOws(" \t a b \t"), "a b");
+  auto parts = split("a,,b", ',');
+  ASSERT_EQ(parts.size(), 3u);
+  EXPECT_EQ(parts[1], "");
+  EXPECT_TRUE(iequals("Content-Length", "content-length"));
+  EXPECT_FALSE(iequals("Content-Length", "content-lengt"));
+}
+
+TEST(StringsTest, FormatsRfc3339InUtc) {
+  EXPECT_EQ(formatRfc3339(0), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(formatRfc3339(1761343862), "2025-10-24T22:11:02Z");
+}
+
+} // namespace
+} // namespace gantry

@@ -1,0 +1,96 @@
+#include "dataplane/snapshot.h"
+
+#include <gtest/gtest.h>
+
+namespace gantry::dataplane {
+namespace {
+
+TEST(RouterTest, PathPrefixIsElementWise) {
+  EXPECT_TRUE(pathPrefixMatches("/", "/anything"));
+  EXPECT_TRUE(pathPrefixMatches("/foo", "/foo"));
+  EXPECT_TRUE(pathPrefixMatches("/foo", "/foo/bar"));
+  EXPECT_TRUE(pathPrefixMatches("/foo/", "/foo"));
+  EXPECT_FALSE(pathPrefixMatches("/foo", "/foobar"));
+  EXPECT_FALSE(pathPrefixMatches("/foo/bar", "/foo"));
+}
+
+ir::Route route(const std::string& name, const std::string& type, const std::string& path) {
+  ir::Route r;
+  r.name = name;
+  r.match.pathType = type;
+  r.match.path = path;
+  r.backends.push_back({"service/ns/svc/80", 1, 0, ""});
+  return r;
+}
+
+ir::Config config() {
+  ir::Config c;
+  ir::Listener l;
+  l.name = "gateway/ns/gw/http";
+  l.address = "127.0.0.1";
+  l.port = 8080;
+  l.protocol = "HTTP";
+  ir::VirtualHost exact{"a.example.com", {route("exact", "Exact", "/x"), route("prefix", "PathPrefix", "/")}};
+  ir::VirtualHost wild{"*.example.com", {route("wild", "PathPrefix", "/")}};
+  ir::VirtualHost any{"*", {route("any", "PathPrefix", "/")}};
+  auto withHeader = route("header", "PathPrefix", "/h");
+  withHeader.match.headers.push_back({"Exact", "x-env", "canary"});
+  withHeader.match.queryParams.push_back({"Exact", "v", "2"});
+  withHeader.match.method = "POST";
+  any.routes.insert(any.routes.begin(), withHeader);
+  l.virtualHosts = {exact, wild, any};
+  c.listeners.push_back(l);
+  c.clusters.push_back({"service/ns/svc/80", {{"127.0.0.1", 9000}}, std::nullopt, std::nullopt});
+  return c;
+}
+
+TEST(SnapshotTest, SelectsVirtualHostAndRoute) {
+  std::vector<std::string> errors;
+  auto snap = Snapshot::compile(config(), 1, errors);
+  ASSERT_TRUE(errors.empty());
+  const PortGroup* g = snap->port("127.0.0.1:8080");
+  ASSERT_NE(g, nullptr);
+  const ListenerView* l = g->listenerFor("a.example.com");
+  ASSERT_NE(l, nullptr);
+  std::vector<http1::Header> none;
+  auto match = [&](const std::string& host, std::string_view method, std::string_view path,
+                   std::string_view query, const std::vector<http1::Header>& headers) -> std::string {
+    const auto* vh = l->vhostFor(host);
+    if (vh == nullptr) {
+      return "<no vhost>";
+    }
+    const auto* r = matchRoute(*vh, {method, path, query, &headers});
+    return r == nullptr ? "<no route>" : r->name;
+  };
+  EXPECT_EQ(match("a.example.com", "GET", "/x", "", none), "exact");
+  EXPECT_EQ(match("a.example.com", "GET", "/x/y", "", none), "prefix");
+  EXPECT_EQ(match("b.example.com", "GET", "/", "", none), "wild");
+  EXPECT_EQ(match("deep.b.example.com", "GET", "/", "", none), "wild");
+  EXPECT_EQ(match("example.com", "GET", "/", "", none), "any");
+  std::vector<http1::Header> canary{{"X-Env", "canary"}};
+  EXPECT_EQ(match("other", "POST", "/h", "a=1&v=2", canary), "header");
+  EXPECT_EQ(match("other", "GET", "/h", "v=2", canary), "any");  // method differs
+  EXPECT_EQ(match("other", "POST", "/h", "v=3", canary), "any"); // query differs
+  EXPECT_EQ(match("other", "POST", "/h", "v=2", none), "any");   // header missing
+  ASSERT_NE(snap->cluster("service/ns/svc/80"), nullptr);
+  EXPECT_EQ(snap->cluster("missing"), nullptr);
+}
+
+TEST(SnapshotTest, HttpsPortWithoutUsableCertificateIsNotServed) {
+  ir::Config c;
+  ir::Listener l;
+  l.name = "gateway/ns/gw/https";
+  l.address = "127.0.0.1";
+  l.port = 8443;
+  l.protocol = "HTTPS";
+  l.certificates.push_back({"secret/ns/bad", "not a pem", "nor a key", "", {}});
+  c.listeners.push_back(l);
+  std::vector<std::string> errors;
+  auto snap = Snapshot::compile(c, 1, errors);
+  EXPECT_EQ(snap->port("127.0.0.1:8443"), nullptr);
+  ASSERT_FALSE(errors.empty());
+  EXPECT_NE(errors.front().find("secret/ns/bad"), std::string::npos) << errors.front();
+}
+
+} // namespace
+} // namespace gantry::dataplane
