@@ -74,6 +74,36 @@ bool useCertificate(SSL_CTX* ctx, const ir::CertificateKeyPair& cert, std::strin
   return true;
 }
 
+// The certificate that failed verification, recorded by the verify callback so that the log can
+// name it (after a failed handshake the peer certificate is no longer available).
+int failureIndex() {
+  static const int index = SSL_get_ex_new_index(
+      0, nullptr, nullptr, nullptr, [](void*, void* ptr, CRYPTO_EX_DATA*, int, long, void*) {
+        delete static_cast<std::string*>(ptr);
+      });
+  return index;
+}
+
+int recordVerifyFailure(int ok, X509_STORE_CTX* store) {
+  if (ok == 1) {
+    return ok;
+  }
+  auto* ssl = static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+  X509* cert = X509_STORE_CTX_get_current_cert(store);
+  if (ssl == nullptr || cert == nullptr || SSL_get_ex_data(ssl, failureIndex()) != nullptr) {
+    return ok;
+  }
+  char subject[256];
+  X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject);
+  std::string info = subject;
+  struct tm tm {};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) == 1) {
+    info += "|" + formatRfc3339(static_cast<int64_t>(timegm(&tm)));
+  }
+  SSL_set_ex_data(ssl, failureIndex(), new std::string(info));
+  return ok;
+}
+
 int selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                unsigned int inlen, void*) {
   static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
@@ -124,7 +154,7 @@ SslCtxPtr makeClientContext(const ir::UpstreamTls& tls, std::string& error) {
       BIO_free(bio);
     }
   }
-  SSL_CTX_set_verify(ctx.get(), verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+  SSL_CTX_set_verify(ctx.get(), verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, recordVerifyFailure);
   if (tls.clientCertificate && !useCertificate(ctx.get(), *tls.clientCertificate, error)) {
     return nullptr;
   }
@@ -154,7 +184,11 @@ std::string explainHandshakeFailure(SSL* ssl, int errorCode, const std::string& 
   std::string peer;
   std::string notAfter;
   if (ssl != nullptr) {
-    if (X509* cert = SSL_get0_peer_certificate(ssl)) {
+    if (auto* failed = static_cast<std::string*>(SSL_get_ex_data(ssl, failureIndex()))) {
+      auto bar = failed->find('|');
+      peer = failed->substr(0, bar);
+      notAfter = bar == std::string::npos ? "" : failed->substr(bar + 1);
+    } else if (X509* cert = SSL_get0_peer_certificate(ssl)) {
       char buf[256];
       X509_NAME_oneline(X509_get_subject_name(cert), buf, sizeof buf);
       peer = buf;
