@@ -27,15 +27,6 @@ Condition cond(const std::string& type, bool ok, const std::string& reason,
   return Condition{type, ok ? "True" : "False", reason, message, generation, ""};
 }
 
-bool isTrue(const std::vector<Condition>& cs, const std::string& type) {
-  for (const auto& c : cs) {
-    if (c.type == type) {
-      return c.status == "True";
-    }
-  }
-  return false;
-}
-
 // Gateway API hostname matching: "*.example.com" matches any name with at least one more label.
 bool wildcardMatches(const std::string& pattern, const std::string& host) {
   if (!startsWith(pattern, "*.")) {

@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: Gantry, nginx and HAProxy as the gateway of the how-to's scenario.
+
+Same backend (nginx enforcing client certificates on 127.0.0.1), same certificates (ECDSA P-256),
+same load. The gateway is pinned to CPU 0, the load generator and the backend to CPU 1 (on a
+2-core machine). For each gateway it measures:
+  - keep-alive HTTP/1.1 over HTTPS: wrk, 50 connections -> req/s, p50/p99, gateway CPU us/request
+  - a new TLS connection per request, full handshake: `openssl s_time -new`
+  - a new TLS connection per request, resumed session: `openssl s_time -reuse`
+  - peak RSS of the gateway's process tree (VmHWM summed)
+Gateway CPU time comes from /proc/<pid>/stat (utime+stime) of the gateway's process tree.
+Medians over --repeat runs. Prints one table with Gantry's ratio to each peer.
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integration"))
+import harness  # noqa: E402  (certificates, nginx backend, gantry runner)
+
+CLK = os.sysconf("SC_CLK_TCK")
+NCPU = os.cpu_count() or 1
+GW_CPU = "0"
+LOAD_CPU = "1" if NCPU > 1 else "0"
+
+
+def tree_pids(pid):
+    pids = [pid]
+    try:
+        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    except FileNotFoundError:
+        out = []
+    for child in out:
+        pids += tree_pids(int(child))
+    return pids
+
+
+def cpu_seconds(pid):
+    total = 0
+    for p in tree_pids(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        except FileNotFoundError:
+            pass
+    return total / CLK
+
+
+def peak_rss_kib(pid):
+    total = 0
+    for p in tree_pids(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def pin(pid, cpu):
+    for p in tree_pids(pid):
+        subprocess.run(["taskset", "-a", "-p", "-c", cpu, str(p)], capture_output=True)
+
+
+def wait_port(port):
+    harness.wait_for(lambda: subprocess.run(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"],
+                                            capture_output=True).returncode == 0, what=f"port {port}")
+
+
+class Env:
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.certs = harness.Certs(os.path.join(tmp, "certs"))
+        self.backend_crt, self.backend_key = self.certs.leaf("backend.com")
+        self.frontend_crt, self.frontend_key = self.certs.leaf("frontend.com")
+        self.client_crt, self.client_key = self.certs.leaf("gateway-client-cert", eku="clientAuth")
+        self.backend = harness.Nginx(os.path.join(tmp, "backend"), self.backend_crt, self.backend_key, self.certs.ca)
+        pin(self.backend.proc.pid, LOAD_CPU)
+
+
+def start_gantry(env, workers):
+    cfg = os.path.join(env.tmp, "gantry-config")
+    os.makedirs(cfg, exist_ok=True)
+    for n in ("gateway.yaml", "httproute.yaml", "backendtlspolicy.yaml", "deployment.yaml"):
+        shutil.copy(os.path.join(harness.EXAMPLES, n), cfg)
+    with open(os.path.join(cfg, "secrets.yaml"), "w") as f:
+        f.write("---\n".join([harness.tls_secret("frontend.com", env.frontend_crt, env.frontend_key),
+                              harness.tls_secret("gateway-client-cert", env.client_crt, env.client_key),
+                              harness.ca_secret("ca.bundle", env.certs.ca)]))
+    with open(os.path.join(cfg, "endpointslice.yaml"), "w") as f:
+        f.write(harness.endpoint_slice("mtls-app", env.backend.port))
+    g = harness.Gantry(cfg, workers=workers)
+    g.log.close()
+    subprocess.run(["true"])
+    return g.proc, g.port, g.stop
+
+
+def start_nginx_gateway(env, workers):
+    port = harness.free_port()
+    d = os.path.join(env.tmp, "nginx-gw")
+    os.makedirs(os.path.join(d, "logs"), exist_ok=True)
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    conf = f"""{user}worker_processes {workers};
+pid {d}/nginx.pid;
+error_log {d}/logs/error.log error;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  upstream mtls_app {{ server 127.0.0.1:{env.backend.port}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{port} ssl;
+    ssl_certificate {env.frontend_crt};
+    ssl_certificate_key {env.frontend_key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:SSL:10m;
+    location / {{
+      proxy_pass https://mtls_app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_ssl_certificate {env.client_crt};
+      proxy_ssl_certificate_key {env.client_key};
+      proxy_ssl_trusted_certificate {env.certs.ca};
+      proxy_ssl_verify on;
+      proxy_ssl_name backend.com;
+      proxy_ssl_server_name on;
+      proxy_ssl_session_reuse on;
+    }}
+  }}
+}}
+"""
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(conf)
+    p = subprocess.Popen([harness.NGINX, "-p", d, "-c", os.path.join(d, "nginx.conf"), "-g", "daemon off;"],
+                         start_new_session=True)
+    wait_port(port)
+    return p, port, lambda: (os.killpg(p.pid, signal.SIGTERM), p.wait())
+
+
+def start_haproxy(env, workers):
+    port = harness.free_port()
+    d = os.path.join(env.tmp, "haproxy")
+    os.makedirs(d, exist_ok=True)
+    fe = os.path.join(d, "frontend.pem")
+    cl = os.path.join(d, "client.pem")
+    for out, parts in ((fe, (env.frontend_crt, env.frontend_key)), (cl, (env.client_crt, env.client_key))):
+        with open(out, "wb") as f:
+            for part in parts:
+                f.write(harness.Certs.read(part))
+    conf = f"""global
+  nbthread {workers}
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 300s
+  timeout server 60s
+  option forwardfor
+frontend fe
+  bind 127.0.0.1:{port} ssl crt {fe}
+  http-request set-header X-Forwarded-Proto https
+  default_backend be
+backend be
+  http-reuse always
+  server app 127.0.0.1:{env.backend.port} ssl crt {cl} ca-file {env.certs.ca} verify required sni str(backend.com) verifyhost backend.com
+"""
+    cfgp = os.path.join(d, "haproxy.cfg")
+    with open(cfgp, "w") as f:
+        f.write(conf)
+    check = subprocess.run(["haproxy", "-c", "-f", cfgp], capture_output=True, text=True)
+    if check.returncode != 0:
+        raise RuntimeError("haproxy rejects its configuration:\n" + check.stdout + check.stderr)
+    p = subprocess.Popen(["haproxy", "-f", cfgp, "-db"], stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "haproxy.log"), "w"),
+                         start_new_session=True)
+    try:
+        wait_port(port)
+    except AssertionError:
+        p.kill()
+        with open(os.path.join(d, "haproxy.log")) as f:
+            raise RuntimeError("haproxy did not start:\n" + f.read())
+    return p, port, lambda: (os.killpg(p.pid, signal.SIGTERM), p.wait())
+
+
+def parse_latency(text, label):
+    m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)", text, re.M)
+    if not m:
+        return float("nan")
+    v = float(m.group(1))
+    return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
+
+
+def wrk_run(port, pid, seconds, conns):
+    before = cpu_seconds(pid)
+    p = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",
+                        f"https://127.0.0.1:{port}/"], capture_output=True, text=True)
+    cpu = cpu_seconds(pid) - before
+    reqs = int(re.search(r"(\d+) requests in", p.stdout).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", p.stdout)
+    socket_errors = re.search(r"Socket errors: (.*)", p.stdout)
+    return {"rps": reqs / seconds, "p50": parse_latency(p.stdout, "50"), "p99": parse_latency(p.stdout, "99"),
+            "us_per_req": cpu / max(reqs, 1) * 1e6,
+            "errors": int(errors.group(1)) if errors else 0, "socket_errors": socket_errors.group(1) if socket_errors else ""}
+
+
+def s_time_run(port, pid, seconds, reuse):
+    before = cpu_seconds(pid)
+    p = subprocess.run(["taskset", "-c", LOAD_CPU, "openssl", "s_time", "-connect", f"127.0.0.1:{port}",
+                        "-www", "/", "-time", str(seconds), "-reuse" if reuse else "-new"],
+                       capture_output=True, text=True)
+    cpu = cpu_seconds(pid) - before
+    m = re.search(r"(\d+) connections in ([\d.]+)s", p.stdout)
+    conns = int(m.group(1)) if m else 0
+    return {"conns": conns, "us_per_req": cpu / max(conns, 1) * 1e6}
+
+
+def measure(name, starter, env, args):
+    results = []
+    for _ in range(args.repeat):
+        proc, port, stop = starter(env, args.workers)
+        try:
+            pin(proc.pid, GW_CPU)
+            assert harness.curl(f"https://127.0.0.1:{port}/")[1] == "Hello World!", f"{name} does not proxy"
+            wrk_run(port, proc.pid, 2, args.connections)  # warm-up
+            ka = wrk_run(port, proc.pid, args.seconds, args.connections)
+            rss = peak_rss_kib(proc.pid)
+            full = s_time_run(port, proc.pid, args.seconds, reuse=False)
+            resumed = s_time_run(port, proc.pid, args.seconds, reuse=True)
+            results.append({"ka": ka, "rss": rss, "full": full, "resumed": resumed})
+        finally:
+            stop()
+    med = lambda f: statistics.median(f(r) for r in results)
+    return {"rps": med(lambda r: r["ka"]["rps"]), "p50": med(lambda r: r["ka"]["p50"]),
+            "p99": med(lambda r: r["ka"]["p99"]), "ka_us": med(lambda r: r["ka"]["us_per_req"]),
+            "errors": max(r["ka"]["errors"] for r in results),
+            "full_us": med(lambda r: r["full"]["us_per_req"]), "resumed_us": med(lambda r: r["resumed"]["us_per_req"]),
+            "rss_mib": med(lambda r: r["rss"]) / 1024}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--workers", type=int, default=1, help="gateway workers/threads (pinned to one CPU)")
+    ap.add_argument("--only", nargs="*", default=["gantry", "nginx", "haproxy"])
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="gantry-bench-")
+    env = Env(tmp)
+    rows = {}
+    try:
+        starters = {"gantry": start_gantry, "nginx": start_nginx_gateway, "haproxy": start_haproxy}
+        for name in args.only:
+            print(f"measuring {name} ...", file=sys.stderr, flush=True)
+            rows[name] = measure(name, starters[name], env, args)
+    finally:
+        env.backend.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    metrics = [("keep-alive req/s", "rps", "{:.0f}"), ("keep-alive p50 ms", "p50", "{:.2f}"),
+               ("keep-alive p99 ms", "p99", "{:.2f}"), ("keep-alive gateway CPU us/req", "ka_us", "{:.1f}"),
+               ("keep-alive non-2xx", "errors", "{:d}"),
+               ("full handshake gateway CPU us/conn", "full_us", "{:.0f}"),
+               ("resumed session gateway CPU us/conn", "resumed_us", "{:.0f}"),
+               ("peak RSS MiB (process tree)", "rss_mib", "{:.1f}")]
+    names = list(rows)
+    peers = [n for n in names if n != "gantry"]
+    header = ["metric"] + names + [f"gantry/{p}" for p in peers if "gantry" in rows]
+    print(f"\nmedian of {args.repeat} run(s), {args.seconds}s each, {args.connections} connections, "
+          f"gateway on CPU {GW_CPU} with {args.workers} worker(s), load + backend on CPU {LOAD_CPU}")
+    table = [header]
+    for label, key, fmt in metrics:
+        row = [label] + [fmt.format(rows[n][key]) for n in names]
+        if "gantry" in rows:
+            for p in peers:
+                base = rows[p][key]
+                row.append(f"{rows['gantry'][key] / base:.2f}" if base else "-")
+        table.append(row)
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for r in table:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
+if __name__ == "__main__":
+    main()
