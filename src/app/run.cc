@@ -60,8 +60,13 @@ int watchTree(const std::string& dir) {
 int run(const RunArgs& args, const std::function<void(const std::string&)>& onReady) {
   dataplane::Server server({args.workers});
   server.start();
-  controller::Controller ctl(controllerOptions(args),
-                             [&](const ir::Config& c) { return server.apply(c); });
+  struct ServerAdapter : controller::DataPlane {
+    explicit ServerAdapter(dataplane::Server& s) : server(s) {}
+    ir::ApplyReport apply(const ir::Config& c) override { return server.apply(c); }
+    ir::ApplyReport rebind() override { return server.rebind(); }
+    dataplane::Server& server;
+  } adapter(server);
+  controller::Controller ctl(controllerOptions(args), adapter);
   admin::MainLoop loop;
   auto error = loop.serveAdmin(args.admin, [&](const std::string& method, const std::string& path)
                                                -> admin::HttpResponse {

@@ -31,8 +31,50 @@ nlohmann::json renderAll(const api::ResourceSet& resources, const translate::Res
   return items;
 }
 
-Controller::Controller(Options options, Publisher publisher)
-    : options_(std::move(options)), publisher_(std::move(publisher)), store_(options_.configDir) {}
+Controller::Controller(Options options, DataPlane& dataplane)
+    : options_(std::move(options)), dataplane_(dataplane), store_(options_.configDir) {}
+
+void Controller::markUnavailablePorts() {
+  for (const auto& key : dataplaneReport_.unboundPorts) {
+    for (const auto& l : result_.ir.listeners) {
+      if (l.address + ":" + std::to_string(l.port) != key) {
+        continue;
+      }
+      // l.name is gateway/<ns>/<gateway>/<listener>
+      auto parts = split(l.name, '/');
+      if (parts.size() != 4) {
+        continue;
+      }
+      auto it = result_.statuses.find({api::kGatewayGroup, "Gateway", std::string(parts[1]), std::string(parts[2])});
+      if (it == result_.statuses.end()) {
+        continue;
+      }
+      for (auto& ls : it->second.listeners) {
+        if (ls.name != parts[3]) {
+          continue;
+        }
+        for (auto& c : ls.conditions) {
+          // Listener Accepted=False/PortUnavailable (gateway_types.go ListenerReasonPortUnavailable).
+          if (c.type == "Accepted") {
+            c = {"Accepted", "False", "PortUnavailable",
+                 "cannot listen on " + key + ": " + [&] {
+                   for (const auto& p : dataplaneReport_.problems) {
+                     if (p.find(key) != std::string::npos) {
+                       return p.substr(p.rfind(": ") + 2);
+                     }
+                   }
+                   return std::string("unavailable");
+                 }(),
+                 c.observedGeneration, ""};
+          } else if (c.type == "Programmed") {
+            c = {"Programmed", "False", "Invalid", "the listener's port is not available",
+                 c.observedGeneration, ""};
+          }
+        }
+      }
+    }
+  }
+}
 
 void Controller::reload(int64_t now) {
   auto loaded = store_.load(now);
@@ -57,7 +99,6 @@ void Controller::reload(int64_t now) {
   resources_ = std::move(loaded.resources);
   options_.translate.now = now;
   result_ = translate::translate(resources_, options_.translate);
-  book_.stamp(result_, formatRfc3339(now));
 
   std::vector<std::string> warnings;
   for (const auto& w : result_.warnings) {
@@ -71,15 +112,24 @@ void Controller::reload(int64_t now) {
   warnings_ = std::move(warnings);
 
   if (!published_ || !(*published_ == result_.ir)) {
-    dataplaneProblems_ = publisher_(result_.ir);
-    for (const auto& p : dataplaneProblems_) {
+    dataplaneReport_ = dataplane_.apply(result_.ir);
+    for (const auto& p : dataplaneReport_.problems) {
       spdlog::error("data plane: {}", p);
     }
     published_ = result_.ir;
     spdlog::info("config {} served: {} listener(s), {} cluster(s)", reloads_ + 1,
                  result_.ir.listeners.size(), result_.ir.clusters.size());
     reloads_++;
+  } else if (!dataplaneReport_.unboundPorts.empty()) {
+    auto before = dataplaneReport_.unboundPorts;
+    dataplaneReport_ = dataplane_.rebind();
+    if (dataplaneReport_.unboundPorts != before) {
+      spdlog::info("data plane: now listening on {} more address:port(s)",
+                   before.size() - dataplaneReport_.unboundPorts.size());
+    }
   }
+  markUnavailablePorts();
+  book_.stamp(result_, formatRfc3339(now));
   ready_ = true;
 }
 
@@ -87,7 +137,7 @@ nlohmann::json Controller::statusDocument() const {
   return {{"items", renderAll(resources_, result_, options_.translate.controllerName)},
           {"errors", errors_},
           {"warnings", warnings_},
-          {"dataplane", dataplaneProblems_}};
+          {"dataplane", dataplaneReport_.problems}};
 }
 
 nlohmann::json Controller::configDocument() const { return ir::toJson(result_.ir); }

@@ -18,12 +18,19 @@ struct Options {
   translate::Options translate;
 };
 
-// Publishes an IR to the data plane; returns the problems that left parts of it unserved.
-using Publisher = std::function<std::vector<std::string>(const ir::Config&)>;
+// The data plane as the controller sees it (main thread).
+class DataPlane {
+public:
+  virtual ~DataPlane() = default;
+  // Publishes `config`; reports what could not be served.
+  virtual ir::ApplyReport apply(const ir::Config& config) = 0;
+  // Retries the address:ports that could not be bound; the config is unchanged.
+  virtual ir::ApplyReport rebind() = 0;
+};
 
 class Controller {
 public:
-  Controller(Options options, Publisher publisher);
+  Controller(Options options, DataPlane& dataplane);
 
   // Re-reads the folder, translates, stamps statuses, and publishes the IR when it changed.
   // Logs decode errors (file:line: field: cause), new warnings and data-plane problems.
@@ -38,7 +45,7 @@ public:
 
 private:
   Options options_;
-  Publisher publisher_;
+  DataPlane& dataplane_;
   store::FileStore store_;
   StatusBook book_;
   api::ResourceSet resources_;
@@ -46,7 +53,10 @@ private:
   std::optional<ir::Config> published_;
   std::vector<std::string> errors_;
   std::vector<std::string> warnings_;
-  std::vector<std::string> dataplaneProblems_;
+  ir::ApplyReport dataplaneReport_;
+
+  // Listeners on address:ports the data plane could not bind: Accepted=False, PortUnavailable.
+  void markUnavailablePorts();
   bool ready_ = false;
   uint64_t reloads_ = 0;
 };

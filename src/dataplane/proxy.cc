@@ -807,11 +807,12 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   }
   bool ok = co_await relayResponseBody(resp, *up, upstreamReusable);
   upstream_ = nullptr;
-  if (ok && upstreamReusable && up->buf.size() == 0 &&
-      worker_.snapshot() && worker_.snapshot()->version() == snapshot_->version()) {
-    if (up->stream.ssl() != nullptr) {
-      worker_.pool().storeSession(key, up->stream.ssl());
-    }
+  const bool sameSnapshot = worker_.snapshot() && worker_.snapshot()->version() == snapshot_->version();
+  if (ok && sameSnapshot && up->stream.ssl() != nullptr) {
+    // TLS 1.3 tickets arrive after the handshake: by now the response has carried them in.
+    worker_.pool().storeSession(key, up->stream.ssl());
+  }
+  if (ok && upstreamReusable && up->buf.size() == 0 && sameSnapshot) {
     worker_.pool().put(std::move(up));
   } else {
     co_await up->stream.shutdown();

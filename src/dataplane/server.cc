@@ -122,7 +122,9 @@ struct Server::Impl {
   Metrics metrics;
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<std::thread> threads;
-  std::set<std::string> boundKeys; // address:port currently served
+  std::set<std::string> listening; // address:ports the workers listen on
+  SnapshotConstSharedPtr snapshot;  // the latest published
+  std::vector<std::string> compileProblems;
   uint64_t version = 0;
 };
 
@@ -180,43 +182,69 @@ int openListener(const std::string& address, uint16_t port, std::string& error) 
 
 } // namespace
 
-std::vector<std::string> Server::apply(const ir::Config& config) {
-  std::vector<std::string> problems;
-  auto snapshot = Snapshot::compile(config, ++impl_->version, problems);
-  // Sockets for address:ports that are new in this snapshot, one per worker.
+ir::ApplyReport Server::apply(const ir::Config& config) {
+  ir::ApplyReport report;
+  impl_->snapshot = Snapshot::compile(config, ++impl_->version, report.problems);
+  impl_->compileProblems = report.problems;
+  auto bindReport = bindAndPublish(false);
+  report.problems.insert(report.problems.end(), bindReport.problems.begin(), bindReport.problems.end());
+  report.unboundPorts = bindReport.unboundPorts;
+  return report;
+}
+
+ir::ApplyReport Server::rebind() {
+  if (!impl_->snapshot) {
+    return {};
+  }
+  auto report = bindAndPublish(true);
+  report.problems.insert(report.problems.begin(), impl_->compileProblems.begin(), impl_->compileProblems.end());
+  return report;
+}
+
+// Opens sockets for the snapshot's address:ports that no worker listens on yet (one per worker),
+// then publishes the snapshot with them. `onlyIfNew`: publish only when a socket was opened.
+ir::ApplyReport Server::bindAndPublish(bool onlyIfNew) {
+  ir::ApplyReport report;
+  const auto& snapshot = impl_->snapshot;
   std::vector<std::map<std::string, int>> fds(impl_->workers.size());
   std::set<std::string> nowBound;
+  bool opened = false;
   for (const auto& [key, group] : snapshot->ports()) {
-    if (impl_->boundKeys.count(key) != 0) {
+    if (impl_->listening.count(key) != 0) {
       nowBound.insert(key);
       continue;
     }
-    std::vector<int> opened;
+    std::vector<int> sockets;
     std::string error;
     for (size_t i = 0; i < impl_->workers.size(); ++i) {
       int fd = openListener(group.address, group.port, error);
       if (fd < 0) {
         break;
       }
-      opened.push_back(fd);
+      sockets.push_back(fd);
     }
-    if (opened.size() != impl_->workers.size()) {
-      for (int fd : opened) {
+    if (sockets.size() != impl_->workers.size()) {
+      for (int fd : sockets) {
         ::close(fd);
       }
-      problems.push_back("listener " + key + " not served: " + error);
+      report.problems.push_back("listener " + key + " not served: " + error);
+      report.unboundPorts.push_back(key);
       continue;
     }
-    for (size_t i = 0; i < opened.size(); ++i) {
-      fds[i][key] = opened[i];
+    for (size_t i = 0; i < sockets.size(); ++i) {
+      fds[i][key] = sockets[i];
     }
     nowBound.insert(key);
+    opened = true;
   }
-  impl_->boundKeys = nowBound;
+  impl_->listening = nowBound;
+  if (onlyIfNew && !opened) {
+    return report;
+  }
   for (size_t i = 0; i < impl_->workers.size(); ++i) {
     impl_->workers[i]->publish(snapshot, std::move(fds[i]));
   }
-  return problems;
+  return report;
 }
 
 void Server::stop() {

@@ -27,7 +27,11 @@ public:
   // the snapshot to every worker and closes sockets no longer configured. Returns the problems
   // that left part of the config unserved (a port that cannot be bound, an unusable certificate).
   // In-flight requests finish on the snapshot they started with. Main thread.
-  std::vector<std::string> apply(const ir::Config& config);
+  ir::ApplyReport apply(const ir::Config& config);
+
+  // Tries again to bind the address:ports of the current snapshot that failed before (a port
+  // that was in use may be free now); the snapshot itself is unchanged. Main thread.
+  ir::ApplyReport rebind();
 
   // Stops accepting, lets workers finish, joins them. Main thread.
   void stop();
@@ -38,6 +42,8 @@ public:
   unsigned workerCount() const;
 
 private:
+  ir::ApplyReport bindAndPublish(bool onlyIfNew);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -219,7 +219,7 @@ int demo(const RunArgs& base) {
       auto doc = nlohmann::json::parse(statusJson);
       for (const auto& o : doc["items"]) {
         std::string kind = o.value("kind", "");
-        if (kind == "Gateway" || kind == "HTTPRoute" || kind == "BackendTLSPolicy") {
+        if (kind == "GatewayClass" || kind == "Gateway" || kind == "HTTPRoute" || kind == "BackendTLSPolicy") {
           std::cout << "---\n" << toYaml(o);
         }
       }

@@ -103,4 +103,11 @@ struct Config {
   bool operator==(const Config&) const = default;
 };
 
+// What the data plane reports back after applying a Config: the problems that left parts of it
+// unserved, and the address:ports it could not bind (their listeners get PortUnavailable).
+struct ApplyReport {
+  std::vector<std::string> problems;
+  std::vector<std::string> unboundPorts; // "address:port"
+};
+
 } // namespace gantry::ir

@@ -112,8 +112,6 @@ LoadResult FileStore::load(int64_t now) {
     meta.creationTimestamp = t.creationTimestamp;
     seen[key] = t;
   });
-  tracked_ = std::move(seen);
-
   // Namespaces that appear only in metadata.namespace exist implicitly.
   std::set<std::string> declared;
   for (const auto& n : result.resources.namespaces) {
@@ -129,11 +127,15 @@ LoadResult FileStore::load(int64_t now) {
   for (const auto& ns : implicitNs) {
     api::Namespace n;
     n.meta.name = ns;
-    n.meta.creationTimestamp = stamp;
+    auto key = std::make_tuple(std::string(), std::string("Namespace"), std::string(), ns);
+    auto it = tracked_.find(key);
+    n.meta.creationTimestamp = it != tracked_.end() ? it->second.creationTimestamp : stamp;
+    seen[key] = Tracked{"", 1, n.meta.creationTimestamp};
     n.implicit = true;
     n.rawJson = nlohmann::json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}}.dump();
     result.resources.namespaces.push_back(std::move(n));
   }
+  tracked_ = std::move(seen);
   for (auto& n : result.resources.namespaces) {
     n.meta.labels["kubernetes.io/metadata.name"] = n.meta.name;
   }

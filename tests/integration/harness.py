@@ -31,6 +31,25 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_offset(listener_ports):
+    """A --port-offset under which every listener port in `listener_ports` is free right now."""
+    for _ in range(200):
+        offset = free_port() - listener_ports[0]
+        try:
+            socks = []
+            for p in listener_ports:
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", p + offset))
+            return offset
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise AssertionError("no free port offset")
+
+
 def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
     deadline = time.monotonic() + timeout
     last = None
@@ -135,9 +154,11 @@ def endpoint_slice(service, port, namespace="test-infra", address="127.0.0.1"):
 class Nginx:
     """A real nginx backend on 127.0.0.1 that enforces client certificates (ssl_verify_client on)."""
 
-    def __init__(self, workdir, cert, key, client_ca, verify_client=True):
+    def __init__(self, workdir, cert, key, client_ca, verify_client=True, extra=""):
         self.dir = workdir
         self.port = free_port()
+        # Plain-HTTP servers in the same nginx: for backends without a TLS policy and for weights.
+        self.http_port, self.blue_port, self.green_port = free_port(), free_port(), free_port()
         os.makedirs(os.path.join(workdir, "logs"), exist_ok=True)
         os.makedirs(os.path.join(workdir, "dav"), exist_ok=True)
         os.makedirs(os.path.join(workdir, "tmp"), exist_ok=True)
@@ -157,6 +178,7 @@ http {{
     ssl_client_certificate {client_ca};
     ssl_verify_client {"on" if verify_client else "off"};
     client_max_body_size 0;
+    {extra}
     location / {{
       return 200 "Hello World!";
     }}
@@ -168,6 +190,18 @@ http {{
       dav_methods PUT;
       create_full_put_path on;
     }}
+  }}
+  server {{
+    listen 127.0.0.1:{self.http_port};
+    location / {{ return 200 "plain host=$host path=$uri xfp=$http_x_forwarded_proto"; }}
+  }}
+  server {{
+    listen 127.0.0.1:{self.blue_port};
+    location / {{ return 200 "blue"; }}
+  }}
+  server {{
+    listen 127.0.0.1:{self.green_port};
+    location / {{ return 200 "green"; }}
   }}
 }}
 """
@@ -195,10 +229,10 @@ http {{
 class Gantry:
     """`gantry run` on a config folder; listener port 443 is bound at `self.port`."""
 
-    def __init__(self, config_dir, workers=2, listener_port=443):
+    def __init__(self, config_dir, workers=2, listener_ports=(443, 80), offset=None):
         self.config_dir = config_dir
-        self.port = free_port()
-        self.offset = self.port - listener_port
+        self.offset = offset if offset is not None else free_offset(listener_ports)
+        self.port = listener_ports[0] + self.offset
         self.admin = f"127.0.0.1:{free_port()}"
         self.log_path = os.path.join(os.path.dirname(config_dir.rstrip("/")), "gantry.log")
         self.log = open(self.log_path, "w")
@@ -216,6 +250,9 @@ class Gantry:
 
     def status(self):
         return json.loads(self.admin_get("/status"))
+
+    def status_of(self, kind, name):
+        return [o for o in self.status()["items"] if o["kind"] == kind and o["metadata"]["name"] == name][0]
 
     def logs(self):
         self.log.flush()
@@ -267,7 +304,7 @@ class Scenario(contextlib.ExitStack):
     """The how-to's scenario in a temporary folder: certificates, nginx backend, manifests, gantry."""
 
     def __init__(self, client_eku="clientAuth", backend_start=None, backend_end=None,
-                 subject_alt_name="backend.com", start_gantry=True):
+                 subject_alt_name="backend.com", start_gantry=True, nginx_extra=""):
         super().__init__()
         self.tmp = tempfile.mkdtemp(prefix="gantry-it-")
         self.callback(shutil.rmtree, self.tmp, True)
@@ -275,7 +312,8 @@ class Scenario(contextlib.ExitStack):
         self.backend_crt, self.backend_key = self.certs.leaf("backend.com", start=backend_start, end=backend_end)
         self.frontend_crt, self.frontend_key = self.certs.leaf("frontend.com")
         self.client_crt, self.client_key = self.certs.leaf("gateway-client-cert", eku=client_eku)
-        self.nginx = Nginx(os.path.join(self.tmp, "nginx"), self.backend_crt, self.backend_key, self.certs.ca)
+        self.nginx = Nginx(os.path.join(self.tmp, "nginx"), self.backend_crt, self.backend_key, self.certs.ca,
+                           extra=nginx_extra)
         self.callback(self.nginx.stop)
         self.config = os.path.join(self.tmp, "config")
         os.makedirs(self.config)

@@ -76,3 +76,20 @@ TEST_F(FileStoreTest, ABrokenFileKeepsServingItsLastGoodVersion) {
 
 } // namespace
 } // namespace gantry::store
+
+namespace gantry::store {
+namespace {
+
+TEST_F(FileStoreTest, ImplicitNamespacesKeepTheirFirstSeenTimestamp) {
+  write("svc.yaml", kService);
+  FileStore store(dir_.string());
+  auto first = store.load(1000);
+  auto later = store.load(5000);
+  ASSERT_EQ(later.resources.namespaces.size(), 1u);
+  EXPECT_TRUE(later.resources.namespaces[0].implicit);
+  EXPECT_EQ(later.resources.namespaces[0].meta.creationTimestamp,
+            first.resources.namespaces[0].meta.creationTimestamp);
+}
+
+} // namespace
+} // namespace gantry::store

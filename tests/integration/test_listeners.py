@@ -1,0 +1,230 @@
+"""Listeners and backends beyond the how-to: several HTTPS listeners chosen by SNI, an HTTP listener,
+plain backends without a policy, weighted backends, the upstream BackendTLSPolicy with the
+Gateway-wide client certificate, the TLS policy offered to clients, upstream session resumption."""
+import collections
+import os
+import re
+import subprocess
+import unittest
+
+import harness
+from harness import Scenario, curl, wait_for
+
+MULTI = """apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: multi
+  namespace: test-infra
+spec:
+  gatewayClassName: gantry
+  listeners:
+  - name: frontend
+    port: 443
+    protocol: HTTPS
+    hostname: frontend.com
+    tls:
+      certificateRefs: [{name: frontend.com}]
+  - name: other
+    port: 443
+    protocol: HTTPS
+    hostname: "*.other.test"
+    tls:
+      certificateRefs: [{name: other}]
+  - name: plain
+    port: 80
+    protocol: HTTP
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: frontend-route
+  namespace: test-infra
+spec:
+  parentRefs: [{name: multi, sectionName: frontend}]
+  rules:
+  - backendRefs: [{name: mtls-app, port: 443}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: other-route
+  namespace: test-infra
+spec:
+  parentRefs: [{name: multi, sectionName: other}, {name: multi, sectionName: plain}]
+  rules:
+  - matches: [{path: {type: Exact, value: /weights}}]
+    backendRefs:
+    - {name: blue, port: 80, weight: 3}
+    - {name: green, port: 80, weight: 1}
+  - backendRefs: [{name: plain, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: plain, namespace: test-infra}
+spec:
+  ports: [{name: http, port: 80, targetPort: web}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: blue, namespace: test-infra}
+spec:
+  ports: [{port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: green, namespace: test-infra}
+spec:
+  ports: [{port: 80}]
+"""
+
+
+def endpoints(name, port, port_name=None):
+    pn = f"\n    name: {port_name}" if port_name else ""
+    return (f"apiVersion: v1\nkind: Endpoints\nmetadata: {{name: {name}, namespace: test-infra}}\n"
+            f"subsets:\n- addresses: [{{ip: 127.0.0.1}}]\n  ports:\n  - port: {port}{pn}\n")
+
+
+def presented_subject(port, servername):
+    p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", servername],
+                       input=b"", capture_output=True, timeout=20)
+    m = re.search(r"subject=(.*)", p.stdout.decode())
+    return m.group(1).strip() if m else p.stdout.decode()
+
+
+class ListenersTest(unittest.TestCase):
+    def scenario(self):
+        s = Scenario(start_gantry=False)
+        s.__enter__()
+        self.addCleanup(s.__exit__, None, None, None)
+        other_crt, other_key = s.certs.leaf("other", cn="*.other.test", sans=["*.other.test"])
+        n = s.nginx
+        # This Gateway replaces the how-to's (one address in the pool); the policy stays.
+        for f in ("gateway.yaml", "httproute.yaml"):
+            os.remove(os.path.join(s.config, f))
+        s.write("multi.yaml", MULTI)
+        s.write("multi-secrets.yaml", harness.tls_secret("other", other_crt, other_key))
+        s.write("multi-endpoints.yaml", "---\n".join([endpoints("plain", n.http_port, "http"),
+                                                       endpoints("blue", n.blue_port), endpoints("green", n.green_port)]))
+        g = s.start_gantry()
+        return s, g
+
+    def test_certificates_are_chosen_by_sni_and_listeners_by_host(self):
+        s, g = self.scenario()
+        self.assertIn("CN = frontend.com", presented_subject(g.port, "frontend.com"))
+        self.assertIn("CN = *.other.test", presented_subject(g.port, "a.other.test"))
+        code, body = curl(f"https://frontend.com:{g.port}/", resolve_port=g.port, host="frontend.com")
+        self.assertEqual((code, body), (200, "Hello World!"))
+        code, body = curl(f"https://x.other.test:{g.port}/p", resolve_port=g.port, host="x.other.test")
+        self.assertEqual(code, 200)
+        self.assertIn("plain host=x.other.test path=/p xfp=https", body)
+        # Listener isolation: a host no listener on the port accepts.
+        self.assertEqual(curl(f"https://nobody.test:{g.port}/", resolve_port=g.port, host="nobody.test")[0], 404)
+
+    def test_http_listener_and_plain_backend(self):
+        s, g = self.scenario()
+        http_port = g.offset + 80
+        code, body = curl(f"http://127.0.0.1:{http_port}/hello")
+        self.assertEqual(code, 200)
+        self.assertIn("plain host=127.0.0.1 path=/hello xfp=http", body)
+        status = g.status()
+        multi = [o for o in status["items"] if o["kind"] == "Gateway" and o["metadata"]["name"] == "multi"][0]
+        attached = {l["name"]: l["attachedRoutes"] for l in multi["status"]["listeners"]}
+        self.assertEqual(attached, {"frontend": 1, "other": 1, "plain": 1})
+
+    def test_weights_split_traffic(self):
+        s, g = self.scenario()
+        http_port = g.offset + 80
+        counts = collections.Counter(curl(f"http://127.0.0.1:{http_port}/weights")[1] for _ in range(400))
+        # 3:1 split: expect 300 blue; binomial sd ~8.7, so +-45 is over 5 sd.
+        self.assertEqual(set(counts), {"blue", "green"}, counts)
+        self.assertLess(abs(counts["blue"] - 300), 45, counts)
+
+
+class UpstreamPolicyTest(unittest.TestCase):
+    def test_upstream_backend_tls_policy_with_the_gateway_client_certificate(self):
+        with Scenario(start_gantry=False) as s:
+            os.remove(os.path.join(s.config, "backendtlspolicy.yaml"))
+            with open(os.path.join(harness.EXAMPLES, "gateway.yaml")) as f:
+                gw = f.read()
+            s.write("gateway.yaml", gw + "  tls:\n    backend:\n      clientCertificateRef:\n        name: gateway-client-cert\n")
+            with open(s.certs.ca) as f:
+                ca = "".join("    " + line for line in f)
+            s.write("upstream-policy.yaml", f"""apiVersion: v1
+kind: ConfigMap
+metadata: {{name: backend-ca, namespace: test-infra}}
+data:
+  ca.crt: |
+{ca}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {{name: upstream, namespace: test-infra}}
+spec:
+  targetRefs: [{{group: "", kind: Service, name: mtls-app}}]
+  validation:
+    caCertificateRefs: [{{group: "", kind: ConfigMap, name: backend-ca}}]
+    hostname: backend.com
+""")
+            g = s.start_gantry()
+            code, body = s.curl("/echo")
+            self.assertEqual(code, 200, body)
+            self.assertIn("client=CN=gateway-client-cert", body)
+            self.assertIn("sni=backend.com", body)
+            out = g.get("backendtlspolicy.gateway.networking.k8s.io", "upstream", "-n", "test-infra", "-o", "json")
+            import json
+            policy = json.loads(out.stdout)
+            ancestor = policy["status"]["ancestors"][0]
+            self.assertEqual(ancestor["ancestorRef"]["name"], "gateway-01")
+            self.assertEqual([(c["type"], c["status"]) for c in ancestor["conditions"]],
+                             [("Accepted", "True"), ("ResolvedRefs", "True")])
+
+
+class TlsPolicyTest(unittest.TestCase):
+    def test_tls12_and_13_with_aes_gcm_only(self):
+        with Scenario() as s:
+            self.assertEqual(s.curl("/", "--tlsv1.2", "--tls-max", "1.2")[0], 200)
+            self.assertEqual(s.curl("/", "--tlsv1.3")[0], 200)
+            self.assertEqual(s.curl("/", "--tls-max", "1.1")[0], 0)  # handshake refused
+            self.assertEqual(s.curl("/", "--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-AES128-SHA")[0], 0)
+            self.assertEqual(s.curl("/", "--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-CHACHA20-POLY1305")[0], 0)
+
+    def test_upstream_sessions_are_resumed_when_connections_are_not_kept(self):
+        # The backend closes every connection: each request needs a new upstream handshake.
+        with Scenario(start_gantry=False, nginx_extra="keepalive_timeout 0;") as s:
+            g = s.start_gantry(workers=1)
+            for _ in range(6):
+                self.assertEqual(s.curl("/")[0], 200)
+            metrics = g.admin_get("/metrics")
+            connects = int(re.search(r"^gantry_upstream_connections_total (\d+)", metrics, re.M).group(1))
+            resumed = int(re.search(r"^gantry_upstream_tls_resumed_total (\d+)", metrics, re.M).group(1))
+            self.assertEqual(connects, 6, metrics)
+            self.assertEqual(resumed, 5, metrics)  # only the first handshake is a full one
+
+
+if __name__ == "__main__":
+    unittest.main()
+
+
+class PortUnavailableTest(unittest.TestCase):
+    def test_a_port_in_use_is_reported_and_retried(self):
+        import socket
+        with Scenario(start_gantry=False) as s:
+            g = None
+            offset = harness.free_offset((443, 80))
+            blocker = socket.socket()
+            blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+            blocker.bind(("127.0.0.1", 443 + offset))
+            blocker.listen()
+            try:
+                g = harness.Gantry(s.config, offset=offset)
+                s.gantry = g
+                s.callback(g.stop)
+                listener = g.status_of("Gateway", "gateway-01")["status"]["listeners"][0]
+                accepted = [c for c in listener["conditions"] if c["type"] == "Accepted"][0]
+                self.assertEqual((accepted["status"], accepted["reason"]), ("False", "PortUnavailable"))
+                self.assertIn("Address already in use", accepted["message"])
+                self.assertIn("not served", g.logs())
+            finally:
+                blocker.close()
+            wait_for(lambda: s.curl("/")[0] == 200, timeout=3.0, what="the port to be taken once free")
+            listener = g.status_of("Gateway", "gateway-01")["status"]["listeners"][0]
+            self.assertEqual([c["status"] for c in listener["conditions"]], ["True", "True", "True"])
