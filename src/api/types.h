@@ -28,6 +28,14 @@ struct ObjectMeta {
   std::string creationTimestamp; // RFC 3339; stamped by the store on first sight if absent
 };
 
+// What every object carries: its metadata, where it was read, and the manifest as read (JSON,
+// status removed, Secret values redacted) for `gantry get` to echo.
+struct ObjectBase {
+  ObjectMeta meta;
+  SourceLocation source;
+  std::string rawJson;
+};
+
 struct Condition {
   std::string type;
   std::string status; // "True", "False", "Unknown"
@@ -91,20 +99,14 @@ struct GatewayAddress {
   std::string value;
 };
 
-struct Gateway {
-  ObjectMeta meta;
-  SourceLocation source;
-  std::string rawJson;
+struct Gateway : ObjectBase {
   std::string gatewayClassName;
   std::vector<Listener> listeners;
   std::vector<GatewayAddress> addresses;
   std::optional<ObjectReference> backendClientCertificateRef; // spec.tls.backend
 };
 
-struct GatewayClass {
-  ObjectMeta meta;
-  SourceLocation source;
-  std::string rawJson;
+struct GatewayClass : ObjectBase {
   std::string controllerName;
   bool implicit = false; // created by Gantry, not read from a file
 };
@@ -146,19 +148,13 @@ struct HTTPRouteRule {
   std::vector<HTTPBackendRef> backendRefs;
 };
 
-struct HTTPRoute {
-  ObjectMeta meta;
-  SourceLocation source;
-  std::string rawJson;
+struct HTTPRoute : ObjectBase {
   std::vector<ParentReference> parentRefs;
   std::vector<std::string> hostnames;
   std::vector<HTTPRouteRule> rules;
 };
 
-struct ReferenceGrant {
-  ObjectMeta meta;
-  SourceLocation source;
-  std::string rawJson;
+struct ReferenceGrant : ObjectBase {
   struct From {
     std::string group;
     std::string kind;
@@ -174,10 +170,7 @@ struct ReferenceGrant {
 };
 
 // Upstream BackendTLSPolicy (gateway.networking.k8s.io/v1).
-struct BackendTLSPolicy {
-  ObjectMeta meta;
-  SourceLocation source;
-  std::string rawJson;
+struct BackendTLSPolicy : ObjectBase {
   struct TargetRef {
     std::string group;
     std::string kind;
@@ -197,10 +190,7 @@ struct BackendTLSPolicy {
 
 // The how-to's BackendTLSPolicy (alb.networking.azure.io/v1): per Service, with a client
 // certificate.
-struct AlbBackendTLSPolicy {
-  ObjectMeta meta;
-  SourceLocation source;
-  std::string rawJson;
+struct AlbBackendTLSPolicy : ObjectBase {
   struct TargetRef {
     std::string group;
     std::string kind;
@@ -228,19 +218,13 @@ struct ServicePort {
   std::optional<std::string> appProtocol;
 };
 
-struct Service {
-  ObjectMeta meta;
-  SourceLocation source;
-  std::string rawJson;
+struct Service : ObjectBase {
   std::string type = "ClusterIP";
   std::vector<ServicePort> ports;
   std::map<std::string, std::string> selector;
 };
 
-struct EndpointSlice {
-  ObjectMeta meta;
-  SourceLocation source;
-  std::string rawJson;
+struct EndpointSlice : ObjectBase {
   std::string addressType = "IPv4";
   struct Endpoint {
     std::vector<std::string> addresses;
@@ -254,10 +238,7 @@ struct EndpointSlice {
   std::vector<Port> ports;
 };
 
-struct Endpoints {
-  ObjectMeta meta;
-  SourceLocation source;
-  std::string rawJson;
+struct Endpoints : ObjectBase {
   struct Subset {
     std::vector<std::string> addresses; // ready addresses only
     struct Port {
@@ -269,25 +250,16 @@ struct Endpoints {
   std::vector<Subset> subsets;
 };
 
-struct Secret {
-  ObjectMeta meta;
-  SourceLocation source;
-  std::string rawJson; // data values are redacted before they are stored here
+struct Secret : ObjectBase {
   std::string type = "Opaque";
   std::map<std::string, std::string> data; // decoded bytes
 };
 
-struct ConfigMap {
-  ObjectMeta meta;
-  SourceLocation source;
-  std::string rawJson;
+struct ConfigMap : ObjectBase {
   std::map<std::string, std::string> data;
 };
 
-struct Namespace {
-  ObjectMeta meta;
-  SourceLocation source;
-  std::string rawJson;
+struct Namespace : ObjectBase {
   bool implicit = false; // only named by another object's metadata.namespace
 };
 

@@ -115,7 +115,7 @@ int run(const RunArgs& args, const std::function<void(const std::string&)>& onRe
       loop.debounce(0, std::chrono::milliseconds(150), reload);
     });
   }
-  loop.every(std::chrono::milliseconds(1000), reload);
+  loop.every(std::chrono::milliseconds(1000), [&] { ctl.poll(nowSeconds()); });
   loop.onStopSignal([&] {
     spdlog::info("stopping");
     loop.stop();

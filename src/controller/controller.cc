@@ -133,6 +133,12 @@ void Controller::reload(int64_t now) {
   ready_ = true;
 }
 
+void Controller::poll(int64_t now) {
+  if (store_.changedSinceLoad() || !dataplaneReport_.unboundPorts.empty()) {
+    reload(now);
+  }
+}
+
 nlohmann::json Controller::statusDocument() const {
   return {{"items", renderAll(resources_, result_, options_.translate.controllerName)},
           {"errors", errors_},

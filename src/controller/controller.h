@@ -35,6 +35,9 @@ public:
   // Re-reads the folder, translates, stamps statuses, and publishes the IR when it changed.
   // Logs decode errors (file:line: field: cause), new warnings and data-plane problems.
   void reload(int64_t now);
+  // The periodic safety net: reloads when the folder changed (a change inotify did not report),
+  // else retries ports that could not be bound.
+  void poll(int64_t now);
 
   bool ready() const { return ready_; }
   uint64_t generation() const { return reloads_; }

@@ -232,6 +232,17 @@ enum class TimeoutPhase {
   Body,      // streaming a body (idle between reads)
 };
 
+// How a body relay ended.
+enum class RelayEnd {
+  Complete,    // the whole body went through
+  ReadFailed,  // the sender closed or failed before the end of the body
+  WriteFailed, // the receiver closed or failed
+  Malformed,   // the chunked framing was invalid
+};
+
+awaitable<RelayEnd> relayBody(Stream& from, Buffer& buf, Stream& to, http1::BodyKind kind,
+                              uint64_t contentLength);
+
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
   Connection(Worker& w, tcp::socket s, std::string portKey)
@@ -287,8 +298,6 @@ private:
                                                            const ir::Endpoint& ep,
                                                            const std::string& key,
                                                            std::string& failure);
-  awaitable<bool> relayRequestBody(const http1::Head& head, UpstreamConn& up, std::string& failure);
-  awaitable<bool> relayResponseBody(const http1::Head& resp, UpstreamConn& up, bool& upstreamReusable);
   std::string buildUpstreamHead(const http1::Head& head, const std::string& requestId);
 
   Worker& worker_;
@@ -353,7 +362,9 @@ awaitable<void> Connection::run() {
       break;
     }
     worker_.metrics().requests.fetch_add(1, std::memory_order_relaxed);
+    worker_.metrics().requestsInFlight.fetch_add(1, std::memory_order_relaxed);
     keepAlive = co_await handleRequest(head);
+    worker_.metrics().requestsInFlight.fetch_sub(1, std::memory_order_relaxed);
   }
   disarm();
   co_await client_->shutdown();
@@ -498,128 +509,46 @@ awaitable<std::unique_ptr<UpstreamConn>> Connection::connectUpstream(const Clust
   co_return conn;
 }
 
-awaitable<bool> Connection::relayRequestBody(const http1::Head& head, UpstreamConn& up,
-                                             std::string& failure) {
+// Relays one message body from `from` (whose read buffer is `buf`, possibly holding the first
+// bytes already) to `to`, framed as `kind` (RFC 9112 section 6). Chunked bodies are passed through
+// byte for byte while the decoder finds their end; nothing is buffered beyond one read.
+awaitable<RelayEnd> relayBody(Stream& from, Buffer& buf, Stream& to, http1::BodyKind kind,
+                              uint64_t contentLength) {
   error_code ec;
-  if (head.body == http1::BodyKind::None) {
-    co_return true;
+  if (kind == http1::BodyKind::None) {
+    co_return RelayEnd::Complete;
   }
-  if (head.body == http1::BodyKind::ContentLength) {
-    uint64_t left = head.contentLength;
-    while (left > 0) {
-      if (in_.size() == 0) {
-        size_t n = co_await client_->readSome(in_.prepare(kChunk), ec);
-        if (ec || n == 0) {
-          failure = "client closed during the request body";
-          co_return false;
-        }
-        in_.commit(n);
-      }
-      size_t take = static_cast<size_t>(std::min<uint64_t>(left, in_.size()));
-      co_await up.stream.writeAll(asio::buffer(in_.view().data(), take), ec);
-      if (ec) {
-        failure = "writing the request body to the backend failed: " + ec.message();
-        co_return false;
-      }
-      in_.consume(take);
-      left -= take;
-    }
-    co_return true;
-  }
-  http1::ChunkedDecoder dec;
-  while (!dec.done()) {
-    if (in_.size() == 0) {
-      size_t n = co_await client_->readSome(in_.prepare(kChunk), ec);
-      if (ec || n == 0) {
-        failure = "client closed during the chunked request body";
-        co_return false;
-      }
-      in_.commit(n);
-    }
-    size_t used = dec.feed(in_.view());
-    if (dec.error()) {
-      failure = "malformed chunked request body";
-      co_return false;
-    }
-    co_await up.stream.writeAll(asio::buffer(in_.view().data(), used), ec);
-    if (ec) {
-      failure = "writing the request body to the backend failed: " + ec.message();
-      co_return false;
-    }
-    in_.consume(used);
-  }
-  co_return true;
-}
-
-awaitable<bool> Connection::relayResponseBody(const http1::Head& resp, UpstreamConn& up,
-                                              bool& upstreamReusable) {
-  error_code ec;
-  Buffer& b = up.buf;
-  if (resp.body == http1::BodyKind::None) {
-    co_return true;
-  }
-  if (resp.body == http1::BodyKind::ContentLength) {
-    uint64_t left = resp.contentLength;
-    while (left > 0) {
-      if (b.size() == 0) {
-        size_t n = co_await up.stream.readSome(b.prepare(kChunk), ec);
-        if (ec || n == 0) {
-          upstreamReusable = false;
-          co_return false;
-        }
-        b.commit(n);
-      }
-      size_t take = static_cast<size_t>(std::min<uint64_t>(left, b.size()));
-      co_await client_->writeAll(asio::buffer(b.view().data(), take), ec);
-      if (ec) {
-        upstreamReusable = false;
-        co_return false;
-      }
-      b.consume(take);
-      left -= take;
-    }
-    co_return true;
-  }
-  if (resp.body == http1::BodyKind::Chunked) {
-    http1::ChunkedDecoder dec;
-    while (!dec.done()) {
-      if (b.size() == 0) {
-        size_t n = co_await up.stream.readSome(b.prepare(kChunk), ec);
-        if (ec || n == 0) {
-          upstreamReusable = false;
-          co_return false;
-        }
-        b.commit(n);
-      }
-      size_t used = dec.feed(b.view());
-      if (dec.error()) {
-        upstreamReusable = false;
-        co_return false;
-      }
-      co_await client_->writeAll(asio::buffer(b.view().data(), used), ec);
-      if (ec) {
-        upstreamReusable = false;
-        co_return false;
-      }
-      b.consume(used);
-    }
-    co_return true;
-  }
-  // Until close: everything the backend sends, then we close the client connection too.
-  upstreamReusable = false;
+  uint64_t left = contentLength;
+  http1::ChunkedDecoder chunked;
   while (true) {
-    if (b.size() == 0) {
-      size_t n = co_await up.stream.readSome(b.prepare(kChunk), ec);
+    if (kind == http1::BodyKind::ContentLength && left == 0) {
+      co_return RelayEnd::Complete;
+    }
+    if (kind == http1::BodyKind::Chunked && chunked.done()) {
+      co_return RelayEnd::Complete;
+    }
+    if (buf.size() == 0) {
+      size_t n = co_await from.readSome(buf.prepare(kChunk), ec);
       if (ec || n == 0) {
-        co_return true;
+        co_return kind == http1::BodyKind::UntilClose ? RelayEnd::Complete : RelayEnd::ReadFailed;
       }
-      b.commit(n);
+      buf.commit(n);
     }
-    co_await client_->writeAll(asio::buffer(b.view().data(), b.size()), ec);
+    size_t take = buf.size();
+    if (kind == http1::BodyKind::ContentLength) {
+      take = static_cast<size_t>(std::min<uint64_t>(left, take));
+      left -= take;
+    } else if (kind == http1::BodyKind::Chunked) {
+      take = chunked.feed(buf.view());
+      if (chunked.error()) {
+        co_return RelayEnd::Malformed;
+      }
+    }
+    co_await to.writeAll(asio::buffer(buf.view().data(), take), ec);
     if (ec) {
-      co_return false;
+      co_return RelayEnd::WriteFailed;
     }
-    b.consume(b.size());
+    buf.consume(take);
   }
 }
 
@@ -743,7 +672,11 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   const std::string method(head.method);
   const std::string target0(head.target);
   const bool clientKeepAlive = head.keepAlive;
-  if (!co_await relayRequestBody(head, *up, failure)) {
+  const auto requestEnd = co_await relayBody(*client_, in_, up->stream, head.body, head.contentLength);
+  if (requestEnd != RelayEnd::Complete) {
+    failure = requestEnd == RelayEnd::ReadFailed    ? "the client closed during the request body"
+              : requestEnd == RelayEnd::Malformed   ? "malformed chunked request body"
+                                                     : "writing the request body to the backend failed";
     upstream_ = nullptr;
     co_await localReply(502, "upstream " + cluster->ir.name + ": " + failure, nullptr, route->name);
     co_return false;
@@ -805,7 +738,11 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
     upstream_ = nullptr;
     co_return false;
   }
-  bool ok = co_await relayResponseBody(resp, *up, upstreamReusable);
+  const auto responseEnd = co_await relayBody(up->stream, up->buf, *client_, resp.body, resp.contentLength);
+  const bool ok = responseEnd == RelayEnd::Complete;
+  if (!ok || resp.body == http1::BodyKind::UntilClose) {
+    upstreamReusable = false;
+  }
   upstream_ = nullptr;
   const bool sameSnapshot = worker_.snapshot() && worker_.snapshot()->version() == snapshot_->version();
   if (ok && sameSnapshot && up->stream.ssl() != nullptr) {

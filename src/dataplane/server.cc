@@ -101,13 +101,21 @@ asio::awaitable<void> Worker::acceptLoop(std::shared_ptr<tcp::acceptor> acceptor
   }
 }
 
+void Worker::closeAcceptors() {
+  for (auto& [k, a] : acceptors_) {
+    error_code ec;
+    a->close(ec);
+  }
+  acceptors_.clear();
+}
+
+void Worker::stopAccepting() {
+  asio::post(ctx_, [this] { closeAcceptors(); });
+}
+
 void Worker::stop() {
   asio::post(ctx_, [this] {
-    for (auto& [k, a] : acceptors_) {
-      error_code ec;
-      a->close(ec);
-    }
-    acceptors_.clear();
+    closeAcceptors();
     sweepTimer_.cancel();
     pool_.clear();
     work_.reset();
@@ -136,7 +144,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   }
 }
 
-Server::~Server() { stop(); }
+Server::~Server() { stop(std::chrono::milliseconds(0)); }
 
 unsigned Server::workerCount() const { return static_cast<unsigned>(impl_->workers.size()); }
 
@@ -247,9 +255,20 @@ ir::ApplyReport Server::bindAndPublish(bool onlyIfNew) {
   return report;
 }
 
-void Server::stop() {
+void Server::stop(std::chrono::milliseconds drain) {
   if (impl_->threads.empty()) {
     return;
+  }
+  // Drain: no new connections; requests in flight get up to `drain` to finish.
+  for (auto& w : impl_->workers) {
+    w->stopAccepting();
+  }
+  const auto deadline = std::chrono::steady_clock::now() + drain;
+  while (impl_->metrics.requestsInFlight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  if (impl_->metrics.requestsInFlight.load() > 0) {
+    spdlog::warn("stopping with {} request(s) still in flight", impl_->metrics.requestsInFlight.load());
   }
   for (auto& w : impl_->workers) {
     w->stop();

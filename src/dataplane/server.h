@@ -1,6 +1,7 @@
 #pragma once
 // The data plane's front door, for the main thread: start N workers, publish configurations,
 // stop. Asio stays behind this header (pimpl) so that callers compile without it.
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,8 +34,9 @@ public:
   // that was in use may be free now); the snapshot itself is unchanged. Main thread.
   ir::ApplyReport rebind();
 
-  // Stops accepting, lets workers finish, joins them. Main thread.
-  void stop();
+  // Stops accepting, gives requests in flight up to `drain` to finish, then stops the workers and
+  // joins them. Main thread.
+  void stop(std::chrono::milliseconds drain = std::chrono::seconds(10));
 
   // Prometheus text exposition of the data plane's counters. Any thread.
   std::string metricsText() const;

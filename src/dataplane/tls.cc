@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "common/strings.h"
+#include "pki/pki.h"
 
 namespace gantry::dataplane::tls {
 namespace {
@@ -17,16 +18,7 @@ constexpr const char* kCiphers12 =
 constexpr const char* kCiphers13 = "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256";
 constexpr const char* kGroups = "X25519:P-256:P-384";
 
-std::string sslError() {
-  unsigned long e = ERR_get_error();
-  ERR_clear_error();
-  if (e == 0) {
-    return "unknown error";
-  }
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
+std::string sslError() { return pki::opensslError(); }
 
 bool commonSetup(SSL_CTX* ctx, std::string& error) {
   // RFC 8446 and the product's policy: TLS 1.2 minimum, AEAD (AES-GCM) suites only.

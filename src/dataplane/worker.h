@@ -32,6 +32,7 @@ struct Metrics {
   std::atomic<uint64_t> connectionsActive{0};
   std::atomic<uint64_t> tlsHandshakeFailures{0};
   std::atomic<uint64_t> requests{0};
+  std::atomic<int64_t> requestsInFlight{0}; // drained on shutdown
   std::atomic<uint64_t> responses2xx{0}, responses3xx{0}, responses4xx{0}, responses5xx{0};
   std::atomic<uint64_t> upstreamConnects{0};
   std::atomic<uint64_t> upstreamReuses{0};
@@ -134,6 +135,9 @@ public:
   // From the main thread: adopt `snapshot`, start accepting on `newFds` (key -> listening fd) and
   // stop accepting on keys not in the snapshot.
   void publish(SnapshotConstSharedPtr snapshot, std::map<std::string, int> newFds);
+  // Stops accepting; requests in flight go on.
+  void stopAccepting();
+  // Ends the event loop; connections still open are closed.
   void stop();
 
   // Worker thread only.
@@ -148,6 +152,7 @@ public:
 private:
   asio::awaitable<void> acceptLoop(std::shared_ptr<tcp::acceptor> acceptor, std::string key);
   void startSweep();
+  void closeAcceptors();
 
   unsigned id_;
   Metrics& metrics_;

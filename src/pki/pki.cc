@@ -32,16 +32,7 @@ BioPtr memBio(const std::string& s) {
   return BioPtr(BIO_new_mem_buf(s.data(), static_cast<int>(s.size())));
 }
 
-std::string lastError() {
-  unsigned long e = ERR_peek_last_error();
-  ERR_clear_error();
-  if (e == 0) {
-    return "unknown error";
-  }
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof buf);
-  return buf;
-}
+std::string lastError() { return opensslError(); }
 
 int64_t asn1ToUnix(const ASN1_TIME* t) {
   struct tm tm {};
@@ -94,6 +85,17 @@ CertInfo inspect(X509* x) {
 }
 
 } // namespace
+
+std::string opensslError() {
+  unsigned long e = ERR_peek_last_error();
+  ERR_clear_error();
+  if (e == 0) {
+    return "unknown error";
+  }
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  return buf;
+}
 
 std::optional<std::string> parseCertificates(const std::string& pem, std::vector<CertInfo>& out) {
   if (pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {

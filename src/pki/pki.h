@@ -9,6 +9,9 @@
 
 namespace gantry::pki {
 
+// The last OpenSSL error queued on this thread, as text (and clears the queue).
+std::string opensslError();
+
 struct CertInfo {
   std::string subject; // RFC 2253, e.g. CN=backend.com
   std::string issuer;

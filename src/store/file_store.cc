@@ -60,7 +60,20 @@ std::string specOf(const std::string& rawJson) {
 
 } // namespace
 
+std::string FileStore::fingerprint() const {
+  std::vector<api::DecodeError> ignored;
+  std::string out;
+  for (const auto& file : manifestFiles(dir_, ignored)) {
+    std::error_code ec;
+    auto size = fs::file_size(file, ec);
+    auto mtime = fs::last_write_time(file, ec).time_since_epoch().count();
+    out += file + "|" + std::to_string(size) + "|" + std::to_string(mtime) + "\n";
+  }
+  return out;
+}
+
 LoadResult FileStore::load(int64_t now) {
+  loadedFingerprint_ = fingerprint();
   LoadResult result;
   auto files = manifestFiles(dir_, result.errors);
   std::map<std::string, std::string> good;

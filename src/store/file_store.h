@@ -28,6 +28,11 @@ public:
   // Reads the folder. `now` (Unix seconds) stamps creationTimestamp on objects seen first.
   LoadResult load(int64_t now);
 
+  // A cheap summary of the folder (paths, sizes, modification times): when it is unchanged since
+  // the last load, a reload would read the same thing.
+  std::string fingerprint() const;
+  bool changedSinceLoad() const { return fingerprint() != loadedFingerprint_; }
+
   const std::string& dir() const { return dir_; }
 
 private:
@@ -37,6 +42,7 @@ private:
     std::string creationTimestamp;
   };
   std::string dir_;
+  std::string loadedFingerprint_;
   std::map<std::string, std::string> lastGoodContent_; // file -> content that decoded
   std::map<std::tuple<std::string, std::string, std::string, std::string>, Tracked> tracked_;
 };

@@ -113,3 +113,23 @@ def _download(s):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ShutdownTest(unittest.TestCase):
+    def test_sigterm_drains_requests_in_flight(self):
+        with Scenario() as s:
+            big = os.path.join(s.nginx.dir, "dav", "files", "big.bin")
+            os.makedirs(os.path.dirname(big), exist_ok=True)
+            with open(big, "wb") as f:
+                f.write(os.urandom(1 << 20) * 48)  # 48 MiB at 32 MiB/s: about 1.5 s
+            results = {}
+            t = threading.Thread(target=lambda: results.update(zip(("code", "sha"), _download(s))))
+            t.start()
+            wait_for(lambda: os.path.exists(os.path.join(s.tmp, "download.bin")), what="the download to start")
+            time.sleep(0.3)
+            s.gantry.proc.terminate()
+            wait_for(lambda: s.curl("/", timeout=2)[0] == 0, timeout=3, what="new connections to be refused")
+            t.join(timeout=60)
+            self.assertEqual(s.gantry.proc.wait(timeout=15), 0)
+            self.assertEqual(results.get("code"), 200)
+            self.assertEqual(results.get("sha"), harness.sha256_file(big))
