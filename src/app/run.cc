@@ -98,6 +98,11 @@ int run(const RunArgs& args, const std::function<void(const std::string&)>& onRe
   }
   spdlog::info("gantry serving {} with {} worker(s); admin on http://{}", args.configDir,
                server.workerCount(), args.admin);
+  // Signals first: onReady may ask to stop.
+  loop.onStopSignal([&] {
+    spdlog::info("stopping");
+    loop.stop();
+  });
   ctl.reload(nowSeconds());
   if (onReady) {
     onReady(ctl.statusDocument().dump());
@@ -116,10 +121,6 @@ int run(const RunArgs& args, const std::function<void(const std::string&)>& onRe
     });
   }
   loop.every(std::chrono::milliseconds(1000), [&] { ctl.poll(nowSeconds()); });
-  loop.onStopSignal([&] {
-    spdlog::info("stopping");
-    loop.stop();
-  });
   loop.run();
   server.stop();
   if (inotifyFd >= 0) {

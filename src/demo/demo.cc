@@ -207,7 +207,26 @@ int demo(const RunArgs& base) {
   args.configDir = configDir.string();
   args.portOffset = 8000;
   args.addressPool = {"127.0.0.1"};
+  bool portBusy = false;
   int rc = run(args, [&](const std::string& statusJson) {
+    // A listener that could not bind (8443 in use) makes the demo pointless: say so and stop.
+    auto doc0 = nlohmann::json::parse(statusJson);
+    for (const auto& o : doc0["items"]) {
+      if (o.value("kind", "") != "Gateway" || !o.contains("status")) {
+        continue;
+      }
+      for (const auto& l : o["status"].value("listeners", nlohmann::json::array())) {
+        for (const auto& c : l["conditions"]) {
+          if (c.value("reason", "") == "PortUnavailable") {
+            std::cerr << "gantry demo: " << c.value("message", "") << "\n"
+                      << "Stop whatever listens on 127.0.0.1:8443 and run the demo again.\n";
+            portBusy = true;
+            raise(SIGTERM);
+            return;
+          }
+        }
+      }
+    }
     std::cout << "\n=== Gantry demo: the how-to's backend-mTLS scenario on localhost ===\n"
               << "manifests:      " << configDir.string() << "\n"
               << "backend:        nginx (pid " << nginxPid << ") on https://127.0.0.1:" << backendPort
@@ -233,7 +252,7 @@ int demo(const RunArgs& base) {
               << std::flush;
   });
   cleanup();
-  return rc;
+  return portBusy ? 1 : rc;
 }
 
 } // namespace gantry::app

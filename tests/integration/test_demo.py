@@ -42,6 +42,25 @@ class DemoTest(unittest.TestCase):
         self.assertFalse(os.path.exists(folder))
         self.assertNotEqual(curl("https://127.0.0.1:8443/", timeout=3)[0], 200)
 
+    def test_demo_says_so_when_port_8443_is_taken_and_cleans_up(self):
+        import glob
+        import socket
+        before = set(glob.glob("/tmp/gantry-demo-*"))
+        blocker = socket.socket()
+        try:
+            blocker.bind(("127.0.0.1", 8443))
+            blocker.listen()
+            p = subprocess.run([GANTRY, "demo", "--admin", f"127.0.0.1:{free_port()}"], capture_output=True,
+                               text=True, timeout=60)
+        finally:
+            blocker.close()
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("127.0.0.1:8443", p.stderr)
+        self.assertIn("Address already in use", p.stderr)
+        self.assertEqual(set(glob.glob("/tmp/gantry-demo-*")), before, "the temporary folder is removed")
+        self.assertNotIn("nginx: master", subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+                         .replace("nginx: master process /usr/sbin/nginx -p /tmp/gantry-it", ""))
+
 
 if __name__ == "__main__":
     unittest.main()
