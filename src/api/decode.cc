@@ -320,6 +320,45 @@ void decodeGateway(const YAML::Node& doc, Gateway& g) {
   }
 }
 
+// Gateway API Duration (GEP-2257): ^([0-9]{1,5}(h|m|s|ms)){1,4}$, e.g. "500ms", "1h30m".
+int64_t durationMs(const YAML::Node& n, const std::string& path) {
+  const std::string s = str(n, path);
+  int64_t total = 0;
+  size_t i = 0;
+  int parts = 0;
+  while (i < s.size()) {
+    size_t digits = 0;
+    int64_t v = 0;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])) && digits < 6) {
+      v = v * 10 + (s[i] - '0');
+      ++i;
+      ++digits;
+    }
+    int64_t unit = 0;
+    if (s.compare(i, 2, "ms") == 0) {
+      unit = 1;
+      i += 2;
+    } else if (i < s.size() && s[i] == 's') {
+      unit = 1000;
+      ++i;
+    } else if (i < s.size() && s[i] == 'm') {
+      unit = 60 * 1000;
+      ++i;
+    } else if (i < s.size() && s[i] == 'h') {
+      unit = 3600 * 1000;
+      ++i;
+    }
+    if (digits == 0 || digits > 5 || unit == 0 || ++parts > 4) {
+      fail(n, path, "invalid duration \"" + s + "\" (GEP-2257: e.g. 500ms, 10s, 1h30m)");
+    }
+    total += v * unit;
+  }
+  if (parts == 0) {
+    fail(n, path, "empty duration");
+  }
+  return total;
+}
+
 HTTPHeaderMatch decodeHeaderMatch(const YAML::Node& n, const std::string& p) {
   checkKeys(n, p, {"type", "name", "value"});
   HTTPHeaderMatch h;
@@ -400,6 +439,22 @@ void decodeHTTPRoute(const YAML::Node& doc, HTTPRoute& r) {
       br.filters = decodeFilters(b["filters"], join(bp, "filters"));
       rule.backendRefs.push_back(std::move(br));
     });
+    if (auto t = n["timeouts"]) {
+      auto tp = join(p, "timeouts");
+      checkKeys(t, tp, {"request", "backendRequest"});
+      if (t["request"]) {
+        rule.requestTimeoutMs = durationMs(t["request"], join(tp, "request"));
+      }
+      if (t["backendRequest"]) {
+        rule.backendRequestTimeoutMs = durationMs(t["backendRequest"], join(tp, "backendRequest"));
+      }
+      // CEL rule of HTTPRouteTimeouts: backendRequest must not exceed request (unless request is 0).
+      if (rule.requestTimeoutMs && rule.backendRequestTimeoutMs && *rule.requestTimeoutMs != 0 &&
+          *rule.backendRequestTimeoutMs > *rule.requestTimeoutMs) {
+        fail(t["backendRequest"], join(tp, "backendRequest"),
+             "backendRequest timeout must be <= request timeout");
+      }
+    }
     r.rules.push_back(std::move(rule));
   });
 }

@@ -146,6 +146,9 @@ struct HTTPRouteRule {
   std::vector<HTTPRouteMatch> matches; // defaulted to one PathPrefix "/" match
   std::vector<HTTPRouteFilter> filters;
   std::vector<HTTPBackendRef> backendRefs;
+  // timeouts (GEP-1742), in milliseconds; 0 disables.
+  std::optional<int64_t> requestTimeoutMs;
+  std::optional<int64_t> backendRequestTimeoutMs;
 };
 
 struct HTTPRoute : ObjectBase {

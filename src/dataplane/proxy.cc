@@ -28,7 +28,7 @@ using asio::use_awaitable;
 
 // Defaults of the product (DESIGN.md): request timeout 60 s, HTTP idle timeout 5 min, backend
 // connect timeout 5 s, request headers up to 60 KB (431 past it).
-constexpr auto kRequestTimeout = 60s;
+constexpr std::chrono::milliseconds kRequestTimeout = 60s;
 constexpr auto kIdleTimeout = 300s;
 constexpr auto kConnectTimeout = 5s;
 constexpr auto kHandshakeTimeout = 10s;
@@ -598,6 +598,16 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
     co_return co_await localReply(chosen->status, "invalid backendRef: " + chosen->reason, &head,
                                   route->name);
   }
+  // The request timeout runs until the response head; a route's timeouts.request replaces the
+  // default, and timeouts.backendRequest bounds each upstream attempt (GEP-1742). 0 disables.
+  auto timeoutFor = [](std::optional<uint32_t> ms, std::chrono::milliseconds fallback) {
+    if (!ms) {
+      return fallback;
+    }
+    return *ms == 0 ? std::chrono::milliseconds(std::chrono::hours(24 * 365)) : std::chrono::milliseconds(*ms);
+  };
+  const auto requestTimeout = timeoutFor(route->requestTimeoutMs, kRequestTimeout);
+  const auto attemptTimeout = std::min(requestTimeout, timeoutFor(route->backendRequestTimeoutMs, requestTimeout));
   const ClusterEntry* cluster = snapshot_->cluster(chosen->cluster);
   if (cluster == nullptr) {
     co_return co_await localReply(500, "cluster " + chosen->cluster + " is missing", &head, route->name);
@@ -645,7 +655,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
                                       route->name);
       }
     }
-    arm(kRequestTimeout, TimeoutPhase::Request);
+    arm(attemptTimeout, TimeoutPhase::Request);
     upstream_ = up.get();
     co_await up->stream.writeAll(asio::buffer(upstreamHead), ec);
     if (ec && reused && !hasBody) {
@@ -704,7 +714,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
       upstream_ = nullptr;
       bool timeout = timedOut_ == TimeoutPhase::Request;
       timedOut_ = TimeoutPhase::None;
-      std::string why = timeout ? "no response within " + std::to_string(kRequestTimeout.count()) + "s"
+      std::string why = timeout ? "no response within " + std::to_string(attemptTimeout.count()) + "ms"
                                 : "backend closed the connection before responding" +
                                       (ec ? " (" + ec.message() + ")" : std::string());
       co_return co_await localReply(timeout ? 504 : 502, "upstream " + cluster->ir.name + " " +

@@ -128,6 +128,8 @@ std::shared_ptr<const Snapshot> Snapshot::compile(const ir::Config& config, uint
         cr.name = r.name;
         cr.match = r.match;
         cr.backends = r.backends;
+        cr.requestTimeoutMs = r.requestTimeoutMs;
+        cr.backendRequestTimeoutMs = r.backendRequestTimeoutMs;
         for (const auto& b : r.backends) {
           cr.totalWeight += b.weight;
         }

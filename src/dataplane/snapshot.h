@@ -22,6 +22,8 @@ struct CompiledRoute {
   ir::RouteMatch match;
   std::vector<ir::WeightedBackend> backends;
   uint64_t totalWeight = 0;
+  std::optional<uint32_t> requestTimeoutMs;
+  std::optional<uint32_t> backendRequestTimeoutMs;
 };
 
 struct CompiledVirtualHost {

@@ -65,6 +65,12 @@ nlohmann::json toJson(const Config& config) {
           backends.push_back(bj);
         }
         nlohmann::json rj = {{"name", r.name}, {"match", match}, {"backends", backends}};
+        if (r.requestTimeoutMs) {
+          rj["requestTimeoutMs"] = *r.requestTimeoutMs;
+        }
+        if (r.backendRequestTimeoutMs) {
+          rj["backendRequestTimeoutMs"] = *r.backendRequestTimeoutMs;
+        }
         if (r.backends.empty()) {
           rj["directResponse"] = {{"status", 500}, {"reason", "rule has no backendRefs"}};
         }

@@ -49,6 +49,9 @@ struct Route {
   std::string name;
   RouteMatch match;
   std::vector<WeightedBackend> backends; // empty: 500 (no backendRefs)
+  // Until the response head, in milliseconds; 0 disables; unset: the gateway default (60 s).
+  std::optional<uint32_t> requestTimeoutMs;
+  std::optional<uint32_t> backendRequestTimeoutMs; // per upstream attempt
   bool operator==(const Route&) const = default;
 };
 

@@ -729,6 +729,14 @@ private:
           pr.route.match.queryParams.push_back({q.type, q.name, q.value});
         }
         pr.route.backends = backends;
+        // HTTPRouteTimeouts (GEP-1742): request and backendRequest, carried to the data plane.
+        if (rule.requestTimeoutMs) {
+          pr.route.requestTimeoutMs = static_cast<uint32_t>(std::min<int64_t>(*rule.requestTimeoutMs, UINT32_MAX));
+        }
+        if (rule.backendRequestTimeoutMs) {
+          pr.route.backendRequestTimeoutMs =
+              static_cast<uint32_t>(std::min<int64_t>(*rule.backendRequestTimeoutMs, UINT32_MAX));
+        }
         built.push_back(std::move(pr));
       }
     }

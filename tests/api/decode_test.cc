@@ -131,3 +131,27 @@ TEST(DecodeTest, UpstreamBackendTlsPolicy) {
 
 } // namespace
 } // namespace gantry::api
+
+namespace gantry::api {
+namespace {
+
+TEST(DecodeTest, RouteTimeoutsFollowGep2257) {
+  auto route = [](const std::string& timeouts) {
+    return "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\nspec:\n"
+           "  rules:\n  - timeouts: " + timeouts + "\n";
+  };
+  ResourceSet rs;
+  ASSERT_TRUE(decodeManifests("r.yaml", route("{request: 1h30m, backendRequest: 500ms}"), rs).empty());
+  EXPECT_EQ(rs.httpRoutes.at(0).rules.at(0).requestTimeoutMs, 5400000);
+  EXPECT_EQ(rs.httpRoutes.at(0).rules.at(0).backendRequestTimeoutMs, 500);
+  for (const char* bad : {"{request: 10}", "{request: 1.5s}", "{request: 123456s}", "{request: 1h1m1s1ms1h}",
+                          "{request: 1s, backendRequest: 2s}"}) {
+    ResourceSet r2;
+    auto errors = decodeManifests("r.yaml", route(bad), r2);
+    ASSERT_EQ(errors.size(), 1u) << bad;
+    EXPECT_NE(errors[0].path.find("spec.rules[0].timeouts"), std::string::npos) << errors[0].str();
+  }
+}
+
+} // namespace
+} // namespace gantry::api

@@ -228,3 +228,54 @@ class PortUnavailableTest(unittest.TestCase):
             wait_for(lambda: s.curl("/")[0] == 200, timeout=3.0, what="the port to be taken once free")
             listener = g.status_of("Gateway", "gateway-01")["status"]["listeners"][0]
             self.assertEqual([c["status"] for c in listener["conditions"]], ["True", "True", "True"])
+
+
+class TimeoutTest(unittest.TestCase):
+    def test_a_backend_that_never_answers_gets_504_after_the_route_timeout(self):
+        import socket
+        import threading
+        import time
+        hole = socket.socket()
+        hole.bind(("127.0.0.1", 0))
+        hole.listen()
+        held = []
+        stop = threading.Event()
+
+        def swallow():  # accept, read, never answer
+            hole.settimeout(0.2)
+            while not stop.is_set():
+                try:
+                    c, _ = hole.accept()
+                    held.append(c)
+                except OSError:
+                    pass
+
+        t = threading.Thread(target=swallow, daemon=True)
+        t.start()
+        self.addCleanup(lambda: (stop.set(), t.join(), [c.close() for c in held], hole.close()))
+        with Scenario(start_gantry=False) as s:
+            s.write("slow.yaml", f"""apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: slow, namespace: test-infra}}
+spec:
+  parentRefs: [{{name: gateway-01}}]
+  hostnames: [slow.example]
+  rules:
+  - backendRefs: [{{name: slow, port: 80}}]
+    timeouts: {{request: 500ms}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: slow, namespace: test-infra}}
+spec:
+  ports: [{{port: 80}}]
+---
+{endpoints("slow", hole.getsockname()[1])}""")
+            g = s.start_gantry()
+            start = time.monotonic()
+            code, body = curl(f"https://slow.example:{g.port}/", resolve_port=g.port, host="slow.example")
+            elapsed = time.monotonic() - start
+            self.assertEqual(code, 504, body)
+            self.assertLess(elapsed, 5.0)
+            self.assertIn("no response within 500ms", g.logs())
+            self.assertEqual(s.curl("/")[0], 200, "other routes are unaffected")
