@@ -4,3 +4,8 @@ if(GANTRY_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
 endif()
+
+# GANTRY_FUZZ=ON (clang): coverage instrumentation for everything the fuzz drivers reach.
+if(GANTRY_FUZZ)
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()

@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <cctype>
 
 #include "common/strings.h"
 
@@ -192,6 +193,11 @@ nlohmann::json toJson(const YAML::Node& n) {
   }
 }
 
+// Manifests may hold bytes that are not UTF-8; the echo replaces them instead of failing.
+std::string dumpJson(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 ObjectMeta decodeMeta(const YAML::Node& n, bool namespaced) {
   const std::string path = "metadata";
   if (!n) {
@@ -368,14 +374,104 @@ HTTPHeaderMatch decodeHeaderMatch(const YAML::Node& n, const std::string& p) {
   return h;
 }
 
+HTTPHeaderFilter decodeHeaderFilter(const YAML::Node& n, const std::string& path) {
+  checkKeys(n, path, {"set", "add", "remove"});
+  HTTPHeaderFilter f;
+  std::set<std::string> names; // one action per header name per filter
+  auto header = [&](const YAML::Node& h, const std::string& p) {
+    checkKeys(h, p, {"name", "value"});
+    HTTPHeader out{str(h["name"], join(p, "name")), str(h["value"], join(p, "value"))};
+    if (!names.insert(toLower(out.name)).second) {
+      fail(h, join(p, "name"), "header " + out.name + " appears in more than one action");
+    }
+    return out;
+  };
+  eachItem(n["set"], join(path, "set"), [&](auto& h, auto& p) { f.set.push_back(header(h, p)); });
+  eachItem(n["add"], join(path, "add"), [&](auto& h, auto& p) { f.add.push_back(header(h, p)); });
+  eachItem(n["remove"], join(path, "remove"), [&](auto& h, auto& p) {
+    auto name = str(h, p);
+    if (!names.insert(toLower(name)).second) {
+      fail(h, p, "header " + name + " appears in more than one action");
+    }
+    f.remove.push_back(name);
+  });
+  return f;
+}
+
+HTTPPathModifier decodePathModifier(const YAML::Node& n, const std::string& path) {
+  checkKeys(n, path, {"type", "replaceFullPath", "replacePrefixMatch"});
+  HTTPPathModifier m;
+  m.type = str(n["type"], join(path, "type"));
+  if (m.type == "ReplaceFullPath") {
+    m.value = str(n["replaceFullPath"], join(path, "replaceFullPath"));
+  } else if (m.type == "ReplacePrefixMatch") {
+    m.value = str(n["replacePrefixMatch"], join(path, "replacePrefixMatch"));
+  } else {
+    fail(n["type"], join(path, "type"), "must be ReplaceFullPath or ReplacePrefixMatch");
+  }
+  return m;
+}
+
 std::vector<HTTPRouteFilter> decodeFilters(const YAML::Node& n, const std::string& path) {
   std::vector<HTTPRouteFilter> out;
+  std::set<std::string> once;
   eachItem(n, path, [&](auto& f, auto& p) {
     checkKeys(f, p,
               {"type", "requestHeaderModifier", "responseHeaderModifier", "requestRedirect",
                "urlRewrite", "requestMirror", "cors", "extensionRef", "externalAuth"});
-    out.push_back(HTTPRouteFilter{str(f["type"], join(p, "type"))});
+    HTTPRouteFilter filter;
+    filter.type = str(f["type"], join(p, "type"));
+    // CEL: each of these may appear at most once per rule; redirect and rewrite exclude each other.
+    if (filter.type != "RequestMirror" && filter.type != "ExtensionRef" &&
+        !once.insert(filter.type).second) {
+      fail(f["type"], join(p, "type"), filter.type + " may appear only once");
+    }
+    if (filter.type == "RequestHeaderModifier") {
+      filter.requestHeaderModifier =
+          decodeHeaderFilter(f["requestHeaderModifier"], join(p, "requestHeaderModifier"));
+    } else if (filter.type == "ResponseHeaderModifier") {
+      filter.responseHeaderModifier =
+          decodeHeaderFilter(f["responseHeaderModifier"], join(p, "responseHeaderModifier"));
+    } else if (filter.type == "RequestRedirect") {
+      auto r = f["requestRedirect"];
+      auto rp = join(p, "requestRedirect");
+      checkKeys(r, rp, {"scheme", "hostname", "path", "port", "statusCode"});
+      HTTPRequestRedirect red;
+      red.scheme = optStr(r, "scheme", rp);
+      if (red.scheme && *red.scheme != "http" && *red.scheme != "https") {
+        fail(r["scheme"], join(rp, "scheme"), "must be http or https");
+      }
+      red.hostname = optStr(r, "hostname", rp);
+      if (r["path"]) {
+        red.path = decodePathModifier(r["path"], join(rp, "path"));
+      }
+      if (r["port"]) {
+        red.port = static_cast<int32_t>(integer(r["port"], join(rp, "port"), 1, 65535));
+      }
+      if (r["statusCode"]) {
+        red.statusCode = static_cast<int32_t>(integer(r["statusCode"], join(rp, "statusCode"), 301, 308));
+        if (red.statusCode != 301 && red.statusCode != 302 && red.statusCode != 303 &&
+            red.statusCode != 307 && red.statusCode != 308) {
+          fail(r["statusCode"], join(rp, "statusCode"), "must be 301, 302, 303, 307 or 308");
+        }
+      }
+      filter.requestRedirect = red;
+    } else if (filter.type == "URLRewrite") {
+      auto r = f["urlRewrite"];
+      auto rp = join(p, "urlRewrite");
+      checkKeys(r, rp, {"hostname", "path"});
+      HTTPURLRewrite rw;
+      rw.hostname = optStr(r, "hostname", rp);
+      if (r["path"]) {
+        rw.path = decodePathModifier(r["path"], join(rp, "path"));
+      }
+      filter.urlRewrite = rw;
+    }
+    out.push_back(std::move(filter));
   });
+  if (once.count("RequestRedirect") != 0 && once.count("URLRewrite") != 0) {
+    fail(n, path, "RequestRedirect and URLRewrite cannot be used together");
+  }
   return out;
 }
 
@@ -439,6 +535,28 @@ void decodeHTTPRoute(const YAML::Node& doc, HTTPRoute& r) {
       br.filters = decodeFilters(b["filters"], join(bp, "filters"));
       rule.backendRefs.push_back(std::move(br));
     });
+    auto replacesPrefix = [](const std::vector<HTTPRouteFilter>& fs) {
+      for (const auto& f : fs) {
+        if ((f.requestRedirect && f.requestRedirect->path && f.requestRedirect->path->type == "ReplacePrefixMatch") ||
+            (f.urlRewrite && f.urlRewrite->path && f.urlRewrite->path->type == "ReplacePrefixMatch")) {
+          return true;
+        }
+      }
+      return false;
+    };
+    bool prefixFilter = replacesPrefix(rule.filters);
+    for (const auto& b : rule.backendRefs) {
+      prefixFilter = prefixFilter || replacesPrefix(b.filters);
+    }
+    // CEL of HTTPRouteRule: ReplacePrefixMatch needs exactly one match, of type PathPrefix.
+    if (prefixFilter && (rule.matches.size() != 1 || rule.matches[0].pathType != "PathPrefix")) {
+      fail(n, p, "ReplacePrefixMatch requires exactly one match, of type PathPrefix");
+    }
+    for (const auto& f : rule.filters) {
+      if (f.type == "RequestRedirect" && !rule.backendRefs.empty()) {
+        fail(n["backendRefs"], join(p, "backendRefs"), "a rule with a RequestRedirect filter cannot have backendRefs");
+      }
+    }
     if (auto t = n["timeouts"]) {
       auto tp = join(p, "timeouts");
       checkKeys(t, tp, {"request", "backendRequest"});
@@ -672,7 +790,7 @@ void decodeDocument(const YAML::Node& doc, const std::string& file, ResourceSet&
     Gateway g;
     common(g, true, specKinds);
     decodeGateway(doc, g);
-    g.rawJson = raw.dump();
+    g.rawJson = dumpJson(raw);
     out.gateways.push_back(std::move(g));
   } else if (group == kGatewayGroup && kind == "GatewayClass") {
     GatewayClass c;
@@ -680,69 +798,69 @@ void decodeDocument(const YAML::Node& doc, const std::string& file, ResourceSet&
     auto spec = doc["spec"];
     checkKeys(spec, "spec", {"controllerName", "parametersRef", "description"});
     c.controllerName = str(spec["controllerName"], "spec.controllerName");
-    c.rawJson = raw.dump();
+    c.rawJson = dumpJson(raw);
     out.gatewayClasses.push_back(std::move(c));
   } else if (group == kGatewayGroup && kind == "HTTPRoute") {
     HTTPRoute r;
     common(r, true, specKinds);
     decodeHTTPRoute(doc, r);
-    r.rawJson = raw.dump();
+    r.rawJson = dumpJson(raw);
     out.httpRoutes.push_back(std::move(r));
   } else if (group == kGatewayGroup && kind == "ReferenceGrant") {
     ReferenceGrant g;
     common(g, true, specKinds);
     decodeReferenceGrant(doc, g);
-    g.rawJson = raw.dump();
+    g.rawJson = dumpJson(raw);
     out.referenceGrants.push_back(std::move(g));
   } else if (group == kGatewayGroup && kind == "BackendTLSPolicy") {
     BackendTLSPolicy b;
     common(b, true, specKinds);
     decodeBackendTLSPolicy(doc, b);
-    b.rawJson = raw.dump();
+    b.rawJson = dumpJson(raw);
     out.backendTLSPolicies.push_back(std::move(b));
   } else if (group == kAlbGroup && kind == "BackendTLSPolicy") {
     AlbBackendTLSPolicy b;
     common(b, true, specKinds);
     decodeAlbBackendTLSPolicy(doc, b);
-    b.rawJson = raw.dump();
+    b.rawJson = dumpJson(raw);
     out.albBackendTLSPolicies.push_back(std::move(b));
   } else if (apiVersion == "v1" && kind == "Service") {
     Service s;
     common(s, true, specKinds);
     decodeService(doc, s);
-    s.rawJson = raw.dump();
+    s.rawJson = dumpJson(raw);
     out.services.push_back(std::move(s));
   } else if (group == "discovery.k8s.io" && kind == "EndpointSlice") {
     EndpointSlice e;
     e.meta = decodeMeta(doc["metadata"], true);
     e.source = src;
     decodeEndpointSlice(doc, e);
-    e.rawJson = raw.dump();
+    e.rawJson = dumpJson(raw);
     out.endpointSlices.push_back(std::move(e));
   } else if (apiVersion == "v1" && kind == "Endpoints") {
     Endpoints e;
     e.meta = decodeMeta(doc["metadata"], true);
     e.source = src;
     decodeEndpoints(doc, e);
-    e.rawJson = raw.dump();
+    e.rawJson = dumpJson(raw);
     out.endpoints.push_back(std::move(e));
   } else if (apiVersion == "v1" && kind == "Secret") {
     Secret s;
     s.meta = decodeMeta(doc["metadata"], true);
     s.source = src;
     decodeSecret(doc, s, raw);
-    s.rawJson = raw.dump();
+    s.rawJson = dumpJson(raw);
     out.secrets.push_back(std::move(s));
   } else if (apiVersion == "v1" && kind == "ConfigMap") {
     ConfigMap c;
     common(c, true, {"apiVersion", "kind", "metadata", "data", "binaryData", "immutable"});
     c.data = stringMap(doc["data"], "data");
-    c.rawJson = raw.dump();
+    c.rawJson = dumpJson(raw);
     out.configMaps.push_back(std::move(c));
   } else if (apiVersion == "v1" && kind == "Namespace") {
     Namespace n;
     common(n, false, specKinds);
-    n.rawJson = raw.dump();
+    n.rawJson = dumpJson(raw);
     out.namespaces.push_back(std::move(n));
   } else {
     OtherObject o;
@@ -788,6 +906,9 @@ std::vector<DecodeError> decodeManifests(const std::string& file, const std::str
       errors.push_back({file, line, f.column, f.path, f.message});
     } catch (const YAML::Exception& e) {
       errors.push_back({file, e.mark.line + 1, e.mark.column + 1, "", e.msg});
+    } catch (const std::exception& e) {
+      // Third-party exceptions stop at the decode boundary (STYLE.md section 8).
+      errors.push_back({file, doc.Mark().line + 1, 0, "", std::string("cannot decode: ") + e.what()});
     }
   }
   if (!errors.empty()) {

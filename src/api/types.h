@@ -125,10 +125,45 @@ struct HTTPRouteMatch {
   std::optional<std::string> method;
 };
 
-// Filters are decoded but, in this step, only their type is acted on; unsupported filter types
-// make the rule invalid (UnsupportedValue) rather than being silently ignored.
+struct HTTPHeader {
+  std::string name;
+  std::string value;
+};
+
+// HTTPHeaderFilter: RequestHeaderModifier / ResponseHeaderModifier.
+struct HTTPHeaderFilter {
+  std::vector<HTTPHeader> set;
+  std::vector<HTTPHeader> add;
+  std::vector<std::string> remove;
+};
+
+// HTTPPathModifier.
+struct HTTPPathModifier {
+  std::string type; // ReplaceFullPath | ReplacePrefixMatch
+  std::string value;
+};
+
+struct HTTPRequestRedirect {
+  std::optional<std::string> scheme;
+  std::optional<std::string> hostname;
+  std::optional<HTTPPathModifier> path;
+  std::optional<int32_t> port;
+  int32_t statusCode = 302;
+};
+
+struct HTTPURLRewrite {
+  std::optional<std::string> hostname;
+  std::optional<HTTPPathModifier> path;
+};
+
+// One filter. Types Gantry does not implement yet are kept by name so that the rule can be
+// reported (UnsupportedValue) rather than silently served without them.
 struct HTTPRouteFilter {
   std::string type;
+  std::optional<HTTPHeaderFilter> requestHeaderModifier;
+  std::optional<HTTPHeaderFilter> responseHeaderModifier;
+  std::optional<HTTPRequestRedirect> requestRedirect;
+  std::optional<HTTPURLRewrite> urlRewrite;
 };
 
 struct HTTPBackendRef {

@@ -235,7 +235,7 @@ int get(const GetArgs& args) {
     out = {{"apiVersion", "v1"}, {"kind", "List"}, {"items", items}};
   }
   if (args.output == "json") {
-    std::cout << out.dump(4) << "\n";
+    std::cout << toJsonText(out, 4) << "\n";
   } else {
     std::cout << toYaml(out);
   }

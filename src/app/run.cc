@@ -81,10 +81,10 @@ int run(const RunArgs& args, const std::function<void(const std::string&)>& onRe
                          : admin::HttpResponse{503, "text/plain", "not ready\n"};
     }
     if (path == "/status") {
-      return {200, "application/json", ctl.statusDocument().dump(2) + "\n"};
+      return {200, "application/json", toJsonText(ctl.statusDocument(), 2) + "\n"};
     }
     if (path == "/config") {
-      return {200, "application/json", ctl.configDocument().dump(2) + "\n"};
+      return {200, "application/json", toJsonText(ctl.configDocument(), 2) + "\n"};
     }
     if (path == "/metrics") {
       return {200, "text/plain; version=0.0.4", server.metricsText()};
@@ -105,7 +105,7 @@ int run(const RunArgs& args, const std::function<void(const std::string&)>& onRe
   });
   ctl.reload(nowSeconds());
   if (onReady) {
-    onReady(ctl.statusDocument().dump());
+    onReady(toJsonText(ctl.statusDocument()));
   }
 
   // Changes take effect within the debounce (150 ms) of the file event; a 1 s poll backs inotify
@@ -153,7 +153,7 @@ int check(const RunArgs& args, const std::string& output) {
     }
   }
   if (output == "json") {
-    std::cout << nlohmann::json{{"items", items}}.dump(2) << "\n";
+    std::cout << toJsonText(nlohmann::json{{"items", items}}, 2) << "\n";
   } else {
     for (const auto& o : items) {
       std::cout << "---\n" << toYaml(o);

@@ -54,12 +54,12 @@ std::string scalar(const nlohmann::json& v) {
     if (!needsQuotes(s)) {
       return s;
     }
-    return nlohmann::json(s).dump(); // JSON string syntax is valid double-quoted YAML
+    return toJsonText(nlohmann::json(s)); // JSON string syntax is valid double-quoted YAML
   }
   if (v.is_null()) {
     return "null";
   }
-  return v.dump();
+  return toJsonText(v);
 }
 
 bool isEmptyCollection(const nlohmann::json& v) {
@@ -112,6 +112,10 @@ void emit(const nlohmann::json& v, int indent, std::string& out) {
 }
 
 } // namespace
+
+std::string toJsonText(const nlohmann::json& value, int indent) {
+  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 std::string toYaml(const nlohmann::json& value) {
   std::string out;

@@ -6,4 +6,7 @@
 
 namespace gantry {
 std::string toYaml(const nlohmann::json& value);
+
+// JSON text that never throws: bytes that are not UTF-8 (from a user's file) are replaced.
+std::string toJsonText(const nlohmann::json& value, int indent = -1);
 } // namespace gantry

@@ -298,7 +298,11 @@ private:
                                                            const ir::Endpoint& ep,
                                                            const std::string& key,
                                                            std::string& failure);
-  std::string buildUpstreamHead(const http1::Head& head, const std::string& requestId);
+  std::string buildUpstreamHead(const http1::Head& head, const std::string& requestId,
+                                const CompiledRoute& route, const ir::WeightedBackend& backend,
+                                std::string_view path, std::string_view query);
+  awaitable<bool> redirect(const http1::Head& head, const CompiledRoute& route, const ListenerView& listener,
+                           const std::string& host, std::string_view path, std::string_view query);
 
   Worker& worker_;
   std::string portKey_;
@@ -397,10 +401,56 @@ awaitable<bool> Connection::localReply(int status, const std::string& cause, con
   co_return keep && !ec;
 }
 
-std::string Connection::buildUpstreamHead(const http1::Head& head, const std::string& requestId) {
+namespace {
+
+bool namedIn(const std::optional<ir::HeaderMutation>& m, std::string_view name) {
+  if (!m) {
+    return false;
+  }
+  for (const auto& [n, v] : m->set) {
+    if (iequals(n, name)) {
+      return true;
+    }
+  }
+  for (const auto& n : m->remove) {
+    if (iequals(n, name)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void appendMutation(std::string& out, const std::optional<ir::HeaderMutation>& m) {
+  if (!m) {
+    return;
+  }
+  for (const auto& [n, v] : m->set) {
+    out.append(n).append(": ").append(v).append("\r\n");
+  }
+  // "add" appends a value: one more field line of the same name (RFC 9110 section 5.3).
+  for (const auto& [n, v] : m->add) {
+    out.append(n).append(": ").append(v).append("\r\n");
+  }
+}
+
+} // namespace
+
+std::string Connection::buildUpstreamHead(const http1::Head& head, const std::string& requestId,
+                                          const CompiledRoute& route, const ir::WeightedBackend& backend,
+                                          std::string_view path, std::string_view query) {
   std::string out;
   out.reserve(head.headBytes + 256);
-  out.append(head.method).append(" ").append(head.target).append(" HTTP/1.1\r\n");
+  out.append(head.method).append(" ");
+  if (route.rewrite && route.rewrite->path) {
+    // URLRewrite: the new path; the query is kept.
+    out.append(rewritePath(*route.rewrite->path, route.match.path, path));
+    if (!query.empty()) {
+      out.append("?").append(query);
+    }
+  } else {
+    out.append(head.target);
+  }
+  out.append(" HTTP/1.1\r\n");
   // Connection options name further hop-by-hop headers (RFC 9110 section 7.6.1).
   std::vector<std::string_view> connectionOptions;
   for (const auto& h : head.headers) {
@@ -431,12 +481,54 @@ std::string Connection::buildUpstreamHead(const http1::Head& head, const std::st
     if (iequals(h.name, "x-forwarded-proto") || iequals(h.name, "x-request-id")) {
       continue;
     }
+    if (iequals(h.name, "host") && route.rewrite && route.rewrite->hostname) {
+      out.append("host: ").append(*route.rewrite->hostname).append("\r\n");
+      continue;
+    }
+    // RequestHeaderModifier: set and remove replace what the client sent (rule, then backend).
+    if (namedIn(route.requestHeaders, h.name) || namedIn(backend.requestHeaders, h.name)) {
+      continue;
+    }
     out.append(h.name).append(": ").append(h.value).append("\r\n");
   }
+  appendMutation(out, route.requestHeaders);
+  appendMutation(out, backend.requestHeaders);
   out.append("x-forwarded-for: ").append(xff).append(peer_).append("\r\n");
   out.append("x-forwarded-proto: ").append(client_->isTls() ? "https" : "http").append("\r\n");
   out.append("x-request-id: ").append(requestId).append("\r\n\r\n");
   return out;
+}
+
+awaitable<bool> Connection::redirect(const http1::Head& head, const CompiledRoute& route,
+                                     const ListenerView& listener, const std::string& host,
+                                     std::string_view path, std::string_view query) {
+  // HTTPRequestRedirectFilter: scheme, hostname (default: the request's), port (default: the
+  // scheme's well-known port when a scheme is set, else the listener's), path, status.
+  const auto& r = *route.redirect;
+  const std::string scheme = r.scheme.value_or(client_->isTls() ? "https" : "http");
+  uint16_t port = r.port ? *r.port : r.scheme ? (scheme == "https" ? 443 : 80) : listener.gatewayPort;
+  std::string location = scheme + "://" + r.hostname.value_or(host);
+  if (!((scheme == "http" && port == 80) || (scheme == "https" && port == 443))) {
+    location += ":" + std::to_string(port);
+  }
+  location += r.path ? rewritePath(*r.path, route.match.path, path) : std::string(path);
+  if (!query.empty()) {
+    location.append("?").append(query);
+  }
+  worker_.metrics().countStatus(r.status);
+  const char* reason = r.status == 301 ? "Moved Permanently" : r.status == 302 ? "Found"
+                       : r.status == 303 ? "See Other" : r.status == 307 ? "Temporary Redirect"
+                                                                           : "Permanent Redirect";
+  bool keep = head.keepAlive && head.body == http1::BodyKind::None;
+  std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + reason + "\r\nlocation: " + location +
+                    "\r\ncontent-length: 0\r\n" + (keep ? "" : "connection: close\r\n");
+  std::string extra;
+  appendMutation(extra, route.responseHeaders);
+  out += extra + "\r\n";
+  in_.consume(head.headBytes);
+  error_code ec;
+  co_await client_->writeAll(asio::buffer(out), ec);
+  co_return keep && !ec;
 }
 
 awaitable<std::unique_ptr<UpstreamConn>> Connection::connectUpstream(const ClusterEntry& cluster,
@@ -581,6 +673,9 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
                                            " path " + std::string(rv.path),
                                   &head);
   }
+  if (route->redirect) {
+    co_return co_await redirect(head, *route, *listener, host, rv.path, rv.query);
+  }
   if (route->backends.empty() || route->totalWeight == 0) {
     co_return co_await localReply(500, "the rule has no backendRefs with weight", &head, route->name);
   }
@@ -633,7 +728,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   if (requestId.empty()) {
     requestId = uuid4(worker_);
   }
-  std::string upstreamHead = buildUpstreamHead(head, requestId);
+  std::string upstreamHead = buildUpstreamHead(head, requestId, *route, *chosen, rv.path, rv.query);
   const bool hasBody = head.body != http1::BodyKind::None;
   std::string failure;
   std::unique_ptr<UpstreamConn> up;
@@ -735,8 +830,14 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
     if (http1::isHopByHop(h.name)) {
       continue;
     }
+    // ResponseHeaderModifier: set and remove replace what the backend sent (rule, then backend).
+    if (namedIn(route->responseHeaders, h.name) || namedIn(chosen->responseHeaders, h.name)) {
+      continue;
+    }
     out.append(h.name).append(": ").append(h.value).append("\r\n");
   }
+  appendMutation(out, route->responseHeaders);
+  appendMutation(out, chosen->responseHeaders);
   if (!keep) {
     out.append("connection: close\r\n");
   }

@@ -120,6 +120,7 @@ std::shared_ptr<const Snapshot> Snapshot::compile(const ir::Config& config, uint
     ListenerView view;
     view.name = l.name;
     view.hostname = l.hostname;
+    view.gatewayPort = l.gatewayPort;
     for (const auto& vh : l.virtualHosts) {
       CompiledVirtualHost cvh;
       cvh.hostname = vh.hostname;
@@ -129,6 +130,10 @@ std::shared_ptr<const Snapshot> Snapshot::compile(const ir::Config& config, uint
         cr.match = r.match;
         cr.backends = r.backends;
         cr.requestTimeoutMs = r.requestTimeoutMs;
+        cr.requestHeaders = r.requestHeaders;
+        cr.responseHeaders = r.responseHeaders;
+        cr.redirect = r.redirect;
+        cr.rewrite = r.rewrite;
         cr.backendRequestTimeoutMs = r.backendRequestTimeoutMs;
         for (const auto& b : r.backends) {
           cr.totalWeight += b.weight;
@@ -210,6 +215,29 @@ bool pathPrefixMatches(std::string_view prefix, std::string_view path) {
     return false;
   }
   return path.size() == prefix.size() || path[prefix.size()] == '/';
+}
+
+std::string rewritePath(const ir::PathModifier& modifier, std::string_view matchPrefix,
+                        std::string_view path) {
+  if (modifier.type == "ReplaceFullPath") {
+    return modifier.value;
+  }
+  // ReplacePrefixMatch: the matched prefix (element-wise, trailing slash ignored) is replaced;
+  // the rest of the path keeps its leading slash.
+  while (!matchPrefix.empty() && matchPrefix.back() == '/') {
+    matchPrefix.remove_suffix(1);
+  }
+  std::string_view rest = path.substr(std::min(matchPrefix.size(), path.size()));
+  std::string_view replacement = modifier.value;
+  while (!replacement.empty() && replacement.back() == '/') {
+    replacement.remove_suffix(1);
+  }
+  std::string out(replacement);
+  out.append(rest);
+  if (out.empty() || out.front() != '/') {
+    out.insert(out.begin(), '/');
+  }
+  return out;
 }
 
 namespace {

@@ -24,6 +24,10 @@ struct CompiledRoute {
   uint64_t totalWeight = 0;
   std::optional<uint32_t> requestTimeoutMs;
   std::optional<uint32_t> backendRequestTimeoutMs;
+  std::optional<ir::HeaderMutation> requestHeaders;
+  std::optional<ir::HeaderMutation> responseHeaders;
+  std::optional<ir::Redirect> redirect;
+  std::optional<ir::Rewrite> rewrite;
 };
 
 struct CompiledVirtualHost {
@@ -33,6 +37,7 @@ struct CompiledVirtualHost {
 
 struct ListenerView {
   std::string name;
+  uint16_t gatewayPort = 0; // the port the Gateway declares (redirects default to it)
   std::optional<std::string> hostname;
   std::vector<CompiledVirtualHost> vhosts;
   std::unordered_map<std::string, size_t> exact; // hostname -> vhost index
@@ -95,6 +100,10 @@ struct RequestView {
 
 // First route of `vhost` whose match accepts the request (routes are in precedence order).
 const CompiledRoute* matchRoute(const CompiledVirtualHost& vhost, const RequestView& req);
+
+// HTTPPathModifier: ReplaceFullPath, or ReplacePrefixMatch of the route's `matchPrefix`.
+std::string rewritePath(const ir::PathModifier& modifier, std::string_view matchPrefix,
+                        std::string_view path);
 
 // PathPrefix semantics of the Gateway API: element-wise ("/foo" matches "/foo" and "/foo/bar", not
 // "/foobar"); a trailing slash in the prefix is ignored.

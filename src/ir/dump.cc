@@ -20,6 +20,23 @@ nlohmann::json headerMatches(const std::vector<HeaderMatch>& hs) {
   return arr;
 }
 
+nlohmann::json mutationJson(const HeaderMutation& m) {
+  nlohmann::json j = nlohmann::json::object();
+  auto pairs = [](const auto& v) {
+    auto arr = nlohmann::json::array();
+    for (const auto& [k, val] : v) {
+      arr.push_back({{"name", k}, {"value", val}});
+    }
+    return arr;
+  };
+  if (!m.set.empty()) j["set"] = pairs(m.set);
+  if (!m.add.empty()) j["add"] = pairs(m.add);
+  if (!m.remove.empty()) j["remove"] = m.remove;
+  return j;
+}
+
+nlohmann::json pathJson(const PathModifier& p) { return {{"type", p.type}, {"value", p.value}}; }
+
 } // namespace
 
 nlohmann::json toJson(const Config& config) {
@@ -28,6 +45,7 @@ nlohmann::json toJson(const Config& config) {
     nlohmann::json lj = {{"name", l.name},
                          {"address", l.address},
                          {"port", l.port},
+                         {"gatewayPort", l.gatewayPort},
                          {"protocol", l.protocol}};
     if (l.hostname) {
       lj["hostname"] = *l.hostname;
@@ -62,6 +80,12 @@ nlohmann::json toJson(const Config& config) {
           if (b.status != 0) {
             bj["directResponse"] = {{"status", b.status}, {"reason", b.reason}};
           }
+          if (b.requestHeaders) {
+            bj["requestHeaders"] = mutationJson(*b.requestHeaders);
+          }
+          if (b.responseHeaders) {
+            bj["responseHeaders"] = mutationJson(*b.responseHeaders);
+          }
           backends.push_back(bj);
         }
         nlohmann::json rj = {{"name", r.name}, {"match", match}, {"backends", backends}};
@@ -71,7 +95,27 @@ nlohmann::json toJson(const Config& config) {
         if (r.backendRequestTimeoutMs) {
           rj["backendRequestTimeoutMs"] = *r.backendRequestTimeoutMs;
         }
-        if (r.backends.empty()) {
+        if (r.requestHeaders) {
+          rj["requestHeaders"] = mutationJson(*r.requestHeaders);
+        }
+        if (r.responseHeaders) {
+          rj["responseHeaders"] = mutationJson(*r.responseHeaders);
+        }
+        if (r.redirect) {
+          nlohmann::json red = {{"status", r.redirect->status}};
+          if (r.redirect->scheme) red["scheme"] = *r.redirect->scheme;
+          if (r.redirect->hostname) red["hostname"] = *r.redirect->hostname;
+          if (r.redirect->port) red["port"] = *r.redirect->port;
+          if (r.redirect->path) red["path"] = pathJson(*r.redirect->path);
+          rj["redirect"] = red;
+        }
+        if (r.rewrite) {
+          nlohmann::json rw = nlohmann::json::object();
+          if (r.rewrite->hostname) rw["hostname"] = *r.rewrite->hostname;
+          if (r.rewrite->path) rw["path"] = pathJson(*r.rewrite->path);
+          rj["rewrite"] = rw;
+        }
+        if (r.backends.empty() && !r.redirect) {
           rj["directResponse"] = {{"status", 500}, {"reason", "rule has no backendRefs"}};
         }
         routes.push_back(rj);

@@ -35,6 +35,37 @@ struct RouteMatch {
   bool operator==(const RouteMatch&) const = default;
 };
 
+// RequestHeaderModifier / ResponseHeaderModifier: names are lowercase.
+struct HeaderMutation {
+  std::vector<std::pair<std::string, std::string>> set;
+  std::vector<std::pair<std::string, std::string>> add;
+  std::vector<std::string> remove;
+  bool operator==(const HeaderMutation&) const = default;
+};
+
+struct PathModifier {
+  std::string type; // ReplaceFullPath | ReplacePrefixMatch (of the route's PathPrefix match)
+  std::string value;
+  bool operator==(const PathModifier&) const = default;
+};
+
+// RequestRedirect: the gateway answers `status` with a Location built from the request.
+struct Redirect {
+  std::optional<std::string> scheme;
+  std::optional<std::string> hostname;
+  std::optional<PathModifier> path;
+  std::optional<uint16_t> port;
+  int status = 302;
+  bool operator==(const Redirect&) const = default;
+};
+
+// URLRewrite: what the backend sees instead of the client's Host and path.
+struct Rewrite {
+  std::optional<std::string> hostname;
+  std::optional<PathModifier> path;
+  bool operator==(const Rewrite&) const = default;
+};
+
 // One weighted choice of a route. `cluster` empty means the backend is invalid and the share of
 // traffic that picks it is answered with `status` (500), per the Gateway API.
 struct WeightedBackend {
@@ -42,6 +73,9 @@ struct WeightedBackend {
   uint32_t weight = 1;
   int status = 0; // non-zero: answer this status instead of forwarding
   std::string reason; // why it is invalid (logged with the 500)
+  // backendRef filters: applied only when this backend is chosen.
+  std::optional<HeaderMutation> requestHeaders;
+  std::optional<HeaderMutation> responseHeaders;
   bool operator==(const WeightedBackend&) const = default;
 };
 
@@ -52,6 +86,10 @@ struct Route {
   // Until the response head, in milliseconds; 0 disables; unset: the gateway default (60 s).
   std::optional<uint32_t> requestTimeoutMs;
   std::optional<uint32_t> backendRequestTimeoutMs; // per upstream attempt
+  std::optional<HeaderMutation> requestHeaders;
+  std::optional<HeaderMutation> responseHeaders;
+  std::optional<Redirect> redirect; // set: answered by the gateway, no backend
+  std::optional<Rewrite> rewrite;
   bool operator==(const Route&) const = default;
 };
 
@@ -66,6 +104,7 @@ struct Listener {
   std::string name;    // gateway/<ns>/<gateway>/<listener>
   std::string address; // IP to bind
   uint16_t port = 0;   // port to bind (after --port-offset)
+  uint16_t gatewayPort = 0; // the listener's port in the Gateway (redirects default to it)
   std::string protocol; // HTTP | HTTPS
   std::optional<std::string> hostname;
   std::vector<CertificateKeyPair> certificates; // HTTPS only

@@ -9,6 +9,7 @@
 
 #include "api/visit.h"
 #include "common/strings.h"
+#include "common/yaml_out.h"
 
 namespace gantry::store {
 
@@ -55,7 +56,7 @@ std::string specOf(const std::string& rawJson) {
     return rawJson;
   }
   j.erase("metadata");
-  return j.dump();
+  return toJsonText(j);
 }
 
 } // namespace

@@ -400,6 +400,7 @@ private:
     ls.ir.name = "gateway/" + g->meta.ns + "/" + g->meta.name + "/" + l.name;
     ls.ir.address = gs.address.value_or("");
     ls.ir.port = static_cast<uint16_t>(l.port + opts_.portOffset);
+    ls.ir.gatewayPort = static_cast<uint16_t>(l.port);
     ls.ir.protocol = l.protocol;
     ls.ir.hostname = l.hostname;
     if (l.protocol != "HTTP" && l.protocol != "HTTPS") {
@@ -583,6 +584,64 @@ private:
     return std::tie(a.ruleIndex, a.matchIndex) < std::tie(b.ruleIndex, b.matchIndex);
   }
 
+  struct RouteFilters {
+    std::optional<ir::HeaderMutation> requestHeaders;
+    std::optional<ir::HeaderMutation> responseHeaders;
+    std::optional<ir::Redirect> redirect;
+    std::optional<ir::Rewrite> rewrite;
+  };
+
+  static ir::HeaderMutation mutation(const api::HTTPHeaderFilter& f) {
+    ir::HeaderMutation m;
+    for (const auto& h : f.set) {
+      m.set.emplace_back(toLower(h.name), h.value);
+    }
+    for (const auto& h : f.add) {
+      m.add.emplace_back(toLower(h.name), h.value);
+    }
+    for (const auto& h : f.remove) {
+      m.remove.push_back(toLower(h));
+    }
+    return m;
+  }
+
+  static std::optional<ir::PathModifier> pathModifier(const std::optional<api::HTTPPathModifier>& p) {
+    if (!p) {
+      return std::nullopt;
+    }
+    return ir::PathModifier{p->type, p->value};
+  }
+
+  // Spec section 2: the filters Gantry implements become IR; any other type leaves the rule
+  // unimplemented (returned as the reason), never served without it. Backend filters support the
+  // header modifiers only.
+  static std::optional<std::string> applyFilters(const std::vector<api::HTTPRouteFilter>& filters,
+                                                 RouteFilters& out, bool ruleLevel) {
+    for (const auto& f : filters) {
+      if (f.requestHeaderModifier) {
+        out.requestHeaders = mutation(*f.requestHeaderModifier);
+      } else if (f.responseHeaderModifier) {
+        out.responseHeaders = mutation(*f.responseHeaderModifier);
+      } else if (ruleLevel && f.requestRedirect) {
+        const auto& r = *f.requestRedirect;
+        ir::Redirect red;
+        red.scheme = r.scheme;
+        red.hostname = r.hostname;
+        red.path = pathModifier(r.path);
+        if (r.port) {
+          red.port = static_cast<uint16_t>(*r.port);
+        }
+        red.status = r.statusCode;
+        out.redirect = red;
+      } else if (ruleLevel && f.urlRewrite) {
+        out.rewrite = ir::Rewrite{f.urlRewrite->hostname, pathModifier(f.urlRewrite->path)};
+      } else {
+        return "filter type " + f.type + (ruleLevel ? "" : " on a backendRef") + " is not supported yet";
+      }
+    }
+    return std::nullopt;
+  }
+
   void routes() {
     for (const auto& r : rs_.httpRoutes) {
       ObjectKey key{api::kGatewayGroup, "HTTPRoute", r.meta.ns, r.meta.name};
@@ -681,16 +740,22 @@ private:
     for (size_t ri = 0; ri < r.rules.size(); ++ri) {
       const auto& rule = r.rules[ri];
       bool ruleOk = true;
-      for (const auto& f : rule.filters) {
-        unsupported = "filter type " + f.type + " is not supported yet";
+      RouteFilters rf;
+      if (auto why = applyFilters(rule.filters, rf, true)) {
+        unsupported = *why;
         ruleOk = false;
       }
       std::vector<ir::WeightedBackend> backends;
       for (const auto& b : rule.backendRefs) {
-        if (!b.filters.empty()) {
-          unsupported = "backendRef filters are not supported yet";
+        auto wb = backend(r, b, problem, gs);
+        RouteFilters bf;
+        if (auto why = applyFilters(b.filters, bf, false)) {
+          unsupported = *why;
+          ruleOk = false;
         }
-        backends.push_back(backend(r, b, problem, gs));
+        wb.requestHeaders = bf.requestHeaders;
+        wb.responseHeaders = bf.responseHeaders;
+        backends.push_back(std::move(wb));
       }
       for (size_t mi = 0; mi < rule.matches.size(); ++mi) {
         const auto& m = rule.matches[mi];
@@ -729,6 +794,10 @@ private:
           pr.route.match.queryParams.push_back({q.type, q.name, q.value});
         }
         pr.route.backends = backends;
+        pr.route.requestHeaders = rf.requestHeaders;
+        pr.route.responseHeaders = rf.responseHeaders;
+        pr.route.redirect = rf.redirect;
+        pr.route.rewrite = rf.rewrite;
         // HTTPRouteTimeouts (GEP-1742): request and backendRequest, carried to the data plane.
         if (rule.requestTimeoutMs) {
           pr.route.requestTimeoutMs = static_cast<uint32_t>(std::min<int64_t>(*rule.requestTimeoutMs, UINT32_MAX));

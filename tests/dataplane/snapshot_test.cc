@@ -19,7 +19,9 @@ ir::Route route(const std::string& name, const std::string& type, const std::str
   r.name = name;
   r.match.pathType = type;
   r.match.path = path;
-  r.backends.push_back({"service/ns/svc/80", 1, 0, ""});
+  ir::WeightedBackend b;
+  b.cluster = "service/ns/svc/80";
+  r.backends.push_back(b);
   return r;
 }
 
@@ -90,6 +92,28 @@ TEST(SnapshotTest, HttpsPortWithoutUsableCertificateIsNotServed) {
   EXPECT_EQ(snap->port("127.0.0.1:8443"), nullptr);
   ASSERT_FALSE(errors.empty());
   EXPECT_NE(errors.front().find("secret/ns/bad"), std::string::npos) << errors.front();
+}
+
+TEST(RouterTest, ReplacePrefixMatchFollowsTheSpecTable) {
+  // Gateway API HTTPPathModifier.ReplacePrefixMatch examples.
+  struct Case {
+    const char* prefix;
+    const char* replacement;
+    const char* path;
+    const char* want;
+  } cases[] = {
+      {"/foo", "/xyz", "/foo/bar", "/xyz/bar"}, {"/foo/", "/xyz", "/foo/bar", "/xyz/bar"},
+      {"/foo", "/xyz/", "/foo/bar", "/xyz/bar"}, {"/foo", "/xyz", "/foo", "/xyz"},
+      {"/foo", "/xyz", "/foo/", "/xyz/"},        {"/foo", "", "/foo/bar", "/bar"},
+      {"/foo", "", "/foo", "/"},                 {"/foo", "", "/foo/", "/"},
+      {"/foo", "/", "/foo/", "/"},               {"/foo", "/", "/foo", "/"},
+      {"/strip-prefix", "/", "/strip-prefix/three", "/three"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(rewritePath({"ReplacePrefixMatch", c.replacement}, c.prefix, c.path), c.want)
+        << c.prefix << " -> " << c.replacement << " on " << c.path;
+  }
+  EXPECT_EQ(rewritePath({"ReplaceFullPath", "/new"}, "/foo", "/foo/bar"), "/new");
 }
 
 } // namespace

@@ -194,6 +194,11 @@ http {{
   server {{
     listen 127.0.0.1:{self.http_port};
     location / {{ return 200 "plain host=$host path=$uri xfp=$http_x_forwarded_proto"; }}
+    location /hdr {{
+      add_header X-Backend-Remove gone;
+      add_header X-Backend-Keep original;
+      return 200 "uri=$request_uri host=$host add=$http_x_add set=$http_x_set remove=$http_x_remove";
+    }}
   }}
   server {{
     listen 127.0.0.1:{self.blue_port};

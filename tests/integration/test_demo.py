@@ -47,6 +47,7 @@ class DemoTest(unittest.TestCase):
         import socket
         before = set(glob.glob("/tmp/gantry-demo-*"))
         blocker = socket.socket()
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT of earlier runs
         try:
             blocker.bind(("127.0.0.1", 8443))
             blocker.listen()
