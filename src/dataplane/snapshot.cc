@@ -1,5 +1,7 @@
 #include "dataplane/snapshot.h"
 
+#include <re2/re2.h>
+
 #include <algorithm>
 
 #include "common/strings.h"
@@ -134,6 +136,22 @@ std::shared_ptr<const Snapshot> Snapshot::compile(const ir::Config& config, uint
         cr.responseHeaders = r.responseHeaders;
         cr.redirect = r.redirect;
         cr.rewrite = r.rewrite;
+        auto compile = [&](const std::string& pattern) {
+          auto re = std::make_shared<const re2::RE2>(pattern, re2::RE2::Quiet);
+          if (!re->ok()) {
+            errors.push_back(r.name + ": invalid regular expression " + pattern);
+          }
+          return re;
+        };
+        if (r.match.pathType == "RegularExpression") {
+          cr.pathRegex = compile(r.match.path);
+        }
+        for (const auto& h : r.match.headers) {
+          cr.headerRegex.push_back(h.type == "RegularExpression" ? compile(h.value) : nullptr);
+        }
+        for (const auto& q : r.match.queryParams) {
+          cr.queryRegex.push_back(q.type == "RegularExpression" ? compile(q.value) : nullptr);
+        }
         cr.backendRequestTimeoutMs = r.backendRequestTimeoutMs;
         for (const auto& b : r.backends) {
           cr.totalWeight += b.weight;
@@ -242,16 +260,22 @@ std::string rewritePath(const ir::PathModifier& modifier, std::string_view match
 
 namespace {
 
-bool queryHas(std::string_view query, std::string_view name, std::string_view value) {
+bool valueMatches(std::string_view value, const std::string& exact, const RegexConstSharedPtr& regex) {
+  if (regex) {
+    return regex->ok() && re2::RE2::FullMatch(re2::StringPiece(value.data(), value.size()), *regex);
+  }
+  return value == exact;
+}
+
+// The first occurrence of `name` decides (the spec leaves repeated parameters to implementations).
+std::optional<std::string_view> queryValue(std::string_view query, std::string_view name) {
   for (auto pair : split(query, '&')) {
     size_t eq = pair.find('=');
-    std::string_view k = pair.substr(0, eq);
-    std::string_view v = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
-    if (k == name) {
-      return v == value; // the first occurrence decides (spec: implementation-specific)
+    if (pair.substr(0, eq) == name) {
+      return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
     }
   }
-  return false;
+  return std::nullopt;
 }
 
 } // namespace
@@ -259,7 +283,11 @@ bool queryHas(std::string_view query, std::string_view name, std::string_view va
 const CompiledRoute* matchRoute(const CompiledVirtualHost& vhost, const RequestView& req) {
   for (const auto& r : vhost.routes) {
     const auto& m = r.match;
-    if (m.pathType == "Exact") {
+    if (r.pathRegex) {
+      if (!valueMatches(req.path, m.path, r.pathRegex)) {
+        continue;
+      }
+    } else if (m.pathType == "Exact") {
       if (req.path != m.path) {
         continue;
       }
@@ -270,21 +298,19 @@ const CompiledRoute* matchRoute(const CompiledVirtualHost& vhost, const RequestV
       continue;
     }
     bool ok = true;
-    for (const auto& h : m.headers) {
-      bool found = false;
+    for (size_t i = 0; ok && i < m.headers.size(); ++i) {
+      // Header names are case-insensitive; the first field line of the name decides.
+      ok = false;
       for (const auto& rh : *req.headers) {
-        if (iequals(rh.name, h.name)) {
-          found = rh.value == h.value;
+        if (iequals(rh.name, m.headers[i].name)) {
+          ok = valueMatches(rh.value, m.headers[i].value, r.headerRegex[i]);
           break;
         }
       }
-      if (!found) {
-        ok = false;
-        break;
-      }
     }
     for (size_t i = 0; ok && i < m.queryParams.size(); ++i) {
-      ok = queryHas(req.query, m.queryParams[i].name, m.queryParams[i].value);
+      auto v = queryValue(req.query, m.queryParams[i].name);
+      ok = v && valueMatches(*v, m.queryParams[i].value, r.queryRegex[i]);
     }
     if (ok) {
       return &r;

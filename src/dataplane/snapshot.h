@@ -15,7 +15,13 @@
 #include "dataplane/http1.h"
 #include "ir/ir.h"
 
+namespace re2 {
+class RE2;
+}
+
 namespace gantry::dataplane {
+
+using RegexConstSharedPtr = std::shared_ptr<const re2::RE2>;
 
 struct CompiledRoute {
   std::string name;
@@ -28,6 +34,10 @@ struct CompiledRoute {
   std::optional<ir::HeaderMutation> responseHeaders;
   std::optional<ir::Redirect> redirect;
   std::optional<ir::Rewrite> rewrite;
+  // RegularExpression matches, compiled once per snapshot (RE2: linear time).
+  RegexConstSharedPtr pathRegex;
+  std::vector<RegexConstSharedPtr> headerRegex; // parallel to match.headers; null for Exact
+  std::vector<RegexConstSharedPtr> queryRegex;  // parallel to match.queryParams
 };
 
 struct CompiledVirtualHost {

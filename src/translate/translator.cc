@@ -7,6 +7,8 @@
 #include "common/strings.h"
 #include "pki/pki.h"
 
+#include <re2/re2.h>
+
 namespace gantry::translate {
 
 std::string ObjectKey::str() const {
@@ -584,6 +586,40 @@ private:
     return std::tie(a.ruleIndex, a.matchIndex) < std::tie(b.ruleIndex, b.matchIndex);
   }
 
+  // Match types and values Gantry can serve: Exact and PathPrefix paths (which must start with
+  // "/"), RegularExpression in RE2 syntax (linear time, so no ReDoS) for paths, headers and query
+  // parameters. Anything else leaves the rule unimplemented, with the reason.
+  static std::optional<std::string> checkMatch(const api::HTTPRouteMatch& m) {
+    auto regexError = [](const std::string& what, const std::string& pattern) -> std::optional<std::string> {
+      RE2 re(pattern, RE2::Quiet);
+      if (!re.ok()) {
+        return what + " regular expression \"" + pattern + "\" is invalid: " + re.error();
+      }
+      return std::nullopt;
+    };
+    if (m.pathType == "RegularExpression") {
+      if (auto e = regexError("path", m.pathValue)) {
+        return e;
+      }
+    } else if (m.pathType != "Exact" && m.pathType != "PathPrefix") {
+      return "path match type " + m.pathType + " is not supported";
+    } else if (m.pathValue.empty() || m.pathValue.front() != '/') {
+      return "path \"" + m.pathValue + "\" must start with /";
+    }
+    for (const auto* list : {&m.headers, &m.queryParams}) {
+      for (const auto& h : *list) {
+        if (h.type == "RegularExpression") {
+          if (auto e = regexError(h.name, h.value)) {
+            return e;
+          }
+        } else if (h.type != "Exact") {
+          return "match type " + h.type + " for " + h.name + " is not supported";
+        }
+      }
+    }
+    return std::nullopt;
+  }
+
   struct RouteFilters {
     std::optional<ir::HeaderMutation> requestHeaders;
     std::optional<ir::HeaderMutation> responseHeaders;
@@ -759,21 +795,9 @@ private:
       }
       for (size_t mi = 0; mi < rule.matches.size(); ++mi) {
         const auto& m = rule.matches[mi];
-        if (m.pathType != "Exact" && m.pathType != "PathPrefix") {
-          unsupported = "path match type " + m.pathType + " is not supported yet";
+        if (auto why = checkMatch(m)) {
+          unsupported = *why;
           ruleOk = false;
-        }
-        for (const auto& h : m.headers) {
-          if (h.type != "Exact") {
-            unsupported = "header match type " + h.type + " is not supported yet";
-            ruleOk = false;
-          }
-        }
-        for (const auto& q : m.queryParams) {
-          if (q.type != "Exact") {
-            unsupported = "query match type " + q.type + " is not supported yet";
-            ruleOk = false;
-          }
         }
         if (!ruleOk) {
           continue;

@@ -94,6 +94,30 @@ TEST(SnapshotTest, HttpsPortWithoutUsableCertificateIsNotServed) {
   EXPECT_NE(errors.front().find("secret/ns/bad"), std::string::npos) << errors.front();
 }
 
+TEST(SnapshotTest, RegularExpressionMatchesAreFullMatchesInRe2) {
+  ir::Config c = config();
+  auto& any = c.listeners[0].virtualHosts[2];
+  auto re = route("regex", "RegularExpression", "/items/[0-9]+");
+  re.match.headers.push_back({"RegularExpression", "x-version", "v[12]"});
+  re.match.queryParams.push_back({"RegularExpression", "id", "[a-f]{3}"});
+  any.routes.insert(any.routes.begin(), re);
+  std::vector<std::string> errors;
+  auto snap = Snapshot::compile(c, 1, errors);
+  ASSERT_TRUE(errors.empty());
+  const auto* vh = snap->port("127.0.0.1:8080")->listenerFor("x")->vhostFor("x");
+  std::vector<http1::Header> v1{{"X-Version", "v1"}};
+  std::vector<http1::Header> v3{{"X-Version", "v3"}};
+  auto name = [&](std::string_view path, std::string_view query, const std::vector<http1::Header>& h) {
+    const auto* r = matchRoute(*vh, {"GET", path, query, &h});
+    return r ? r->name : "<none>";
+  };
+  EXPECT_EQ(name("/items/42", "id=abc", v1), "regex");
+  EXPECT_EQ(name("/items/42/more", "id=abc", v1), "any");  // full match only
+  EXPECT_EQ(name("/items/42", "id=abc", v3), "any");
+  EXPECT_EQ(name("/items/42", "id=abcd", v1), "any");
+  EXPECT_EQ(name("/items/x", "id=abc", v1), "any");
+}
+
 TEST(RouterTest, ReplacePrefixMatchFollowsTheSpecTable) {
   // Gateway API HTTPPathModifier.ReplacePrefixMatch examples.
   struct Case {
