@@ -1,6 +1,7 @@
 #pragma once
 // The subcommands of the one `gantry` binary (DESIGN.md command-line contract).
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@ namespace gantry::app {
 struct RunArgs {
   std::string configDir;
   std::vector<std::string> addressPool{"127.0.0.1"};
+  std::map<std::string, std::string> frontends; // --frontend NAME=IP
   int portOffset = 0;
   std::string admin = "127.0.0.1:9901";
   unsigned workers = 0;

@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
 
   gantry::app::RunArgs runArgs;
   std::string pool = "127.0.0.1";
+  std::vector<std::string> frontends;
   auto addRunOptions = [&](CLI::App* cmd, bool needConfig) {
     auto* c = cmd->add_option("--config", runArgs.configDir, "folder of Kubernetes manifests");
     if (needConfig) {
@@ -22,6 +23,9 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     cmd->add_option("--port-offset", runArgs.portOffset, "a listener on port P binds P+N")
         ->capture_default_str();
+    cmd->add_option("--frontend", frontends,
+                    "NAME=IP: the address of a frontend named by a Gateway address of type "
+                    "alb.networking.azure.io/alb-frontend (repeatable)");
     cmd->add_option("--controller-name", runArgs.controllerName, "controllerName Gantry answers to")
         ->capture_default_str();
   };
@@ -65,6 +69,14 @@ int main(int argc, char** argv) {
     if (!p.empty()) {
       runArgs.addressPool.emplace_back(p);
     }
+  }
+  for (const auto& f : frontends) {
+    auto eq = f.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == f.size()) {
+      fprintf(stderr, "gantry: --frontend wants NAME=IP, got \"%s\"\n", f.c_str());
+      return 2;
+    }
+    runArgs.frontends[f.substr(0, eq)] = f.substr(eq + 1);
   }
   try {
     if (*run) {

@@ -29,6 +29,7 @@ controller::Options controllerOptions(const RunArgs& args) {
   o.configDir = args.configDir;
   o.translate.controllerName = args.controllerName;
   o.translate.addressPool = args.addressPool;
+  o.translate.frontends = args.frontends;
   o.translate.portOffset = args.portOffset;
   return o;
 }

@@ -663,6 +663,16 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   if (listener == nullptr) {
     co_return co_await localReply(404, "no listener on " + portKey_ + " for host " + host, &head);
   }
+  if (SSL* ssl = client_->ssl()) {
+    // GEP-3567: the TLS connection was set up for the listener its SNI selected; a request whose
+    // authority belongs to another listener on this port is misdirected (RFC 9110 section 15.5.20).
+    if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) {
+      const ListenerView* bySni = group->listenerFor(toLower(sni));
+      if (bySni != nullptr && bySni != listener) {
+        co_return co_await localReply(421, "request for " + host + " on a TLS connection for " + sni, &head);
+      }
+    }
+  }
   const CompiledVirtualHost* vhost = listener->vhostFor(host);
   size_t q = target.find('?');
   RequestView rv{head.method, target.substr(0, q),

@@ -23,6 +23,7 @@ using api::Condition;
 constexpr const char* kProgrammedMessage =
     "Application Gateway For Containers resource has been successfully updated.";
 constexpr const char* kCoreGroup = "";
+constexpr const char* kAlbFrontendType = "alb.networking.azure.io/alb-frontend";
 
 Condition cond(const std::string& type, bool ok, const std::string& reason,
                const std::string& message, int64_t generation) {
@@ -317,6 +318,7 @@ private:
     std::string problemMessage;
     std::string acceptReason;
     std::string acceptMessage;
+    std::string conflictReason; // HostnameConflict | ProtocolConflict, empty when distinct
   };
 
   struct GatewayState {
@@ -347,11 +349,22 @@ private:
       GatewayState gs;
       gs.gw = g;
       gs.key = {api::kGatewayGroup, "Gateway", g->meta.ns, g->meta.name};
-      // Gateway spec.addresses: IPAddress values are used as given; anything else is for a later
-      // step (UnsupportedAddress).
+      // Gateway spec.addresses (GatewayStaticAddresses): an IPAddress value is used as given; the
+      // product's alb.networking.azure.io/alb-frontend names a frontend given by --frontend
+      // NAME=IP; other types are UnsupportedAddress.
       for (const auto& a : g->addresses) {
         if (a.type == "IPAddress" && !a.value.empty()) {
           gs.address = a.value;
+          break;
+        }
+        if (a.type == kAlbFrontendType) {
+          if (auto it = opts_.frontends.find(a.value); it != opts_.frontends.end()) {
+            gs.address = it->second;
+            break;
+          }
+          gs.addressProblem = "AddressNotAssigned";
+          gs.addressMessage = "frontend " + a.value + " is not known; give its address with --frontend " +
+                              a.value + "=IP";
           break;
         }
         if (a.type != "IPAddress") {
@@ -391,7 +404,31 @@ private:
       for (const auto& l : g->listeners) {
         gs.listeners.push_back(listener(gs, l));
       }
+      markConflicts(gs);
       gatewayStates_.push_back(std::move(gs));
+    }
+  }
+
+  // Spec 5.2: listeners must be distinct. HTTP and HTTPS on one port are ProtocolConflict; the same
+  // port, protocol and hostname twice is HostnameConflict. None of the conflicting ones is served.
+  static void markConflicts(GatewayState& gs) {
+    for (size_t i = 0; i < gs.listeners.size(); ++i) {
+      auto& a = gs.listeners[i];
+      if (!a.accepted) {
+        continue;
+      }
+      for (size_t j = 0; j < gs.listeners.size(); ++j) {
+        const auto& b = gs.listeners[j];
+        if (i == j || !b.accepted || a.spec->port != b.spec->port) {
+          continue;
+        }
+        if (a.spec->protocol != b.spec->protocol) {
+          a.conflictReason = "ProtocolConflict";
+        } else if (a.spec->hostname.value_or("") == b.spec->hostname.value_or("") &&
+                   a.conflictReason.empty()) {
+          a.conflictReason = "HostnameConflict";
+        }
+      }
     }
   }
 
@@ -882,8 +919,16 @@ private:
                                                     "Listener is accepted", gen)
                                              : cond("Accepted", false, ls.acceptReason,
                                                     ls.acceptMessage, gen));
-        bool ok = ls.accepted && ls.resolved && gs.address.has_value();
-        if (ls.accepted) {
+        if (!ls.conflictReason.empty()) {
+          lst.conditions.push_back(cond("Conflicted", true, ls.conflictReason,
+                                        ls.conflictReason == "ProtocolConflict"
+                                            ? "another listener uses port " + std::to_string(ls.spec->port) +
+                                                  " with a different protocol"
+                                            : "another listener has the same port, protocol and hostname",
+                                        gen));
+        }
+        bool ok = ls.accepted && ls.resolved && ls.conflictReason.empty() && gs.address.has_value();
+        if (ls.accepted && ls.conflictReason.empty()) {
           valid++;
         }
         if (ok) {
@@ -892,8 +937,9 @@ private:
           buildListenerIr(ls);
         } else {
           lst.conditions.push_back(cond("Programmed", false, "Invalid",
-                                        !gs.address ? "the Gateway has no address"
-                                                    : "the listener has invalid configuration",
+                                        !gs.address                  ? "the Gateway has no address"
+                                        : !ls.conflictReason.empty() ? "the listener conflicts with another"
+                                                                     : "the listener has invalid configuration",
                                         gen));
         }
         st.listeners.push_back(std::move(lst));

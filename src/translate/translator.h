@@ -55,6 +55,8 @@ struct Warning {
 struct Options {
   std::string controllerName = "alb.networking.azure.io/alb-controller";
   std::vector<std::string> addressPool; // handed to Gateways in order
+  // Named frontends (--frontend NAME=IP) for addresses of type alb.networking.azure.io/alb-frontend.
+  std::map<std::string, std::string> frontends;
   int32_t portOffset = 0;
   int64_t now = 0; // Unix seconds, for certificate validity warnings
 };

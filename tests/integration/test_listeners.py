@@ -117,6 +117,10 @@ class ListenersTest(unittest.TestCase):
         code, body = curl(f"https://x.other.test:{g.port}/p", resolve_port=g.port, host="x.other.test")
         self.assertEqual(code, 200)
         self.assertIn("plain host=x.other.test path=/p xfp=https", body)
+        # Misdirected: TLS set up for *.other.test, request for frontend.com (another listener).
+        code, _ = curl(f"https://a.other.test:{g.port}/", "-H", "Host: frontend.com", resolve_port=g.port,
+                       host="a.other.test")
+        self.assertEqual(code, 421)
         # Listener isolation: a host no listener on the port accepts.
         self.assertEqual(curl(f"https://nobody.test:{g.port}/", resolve_port=g.port, host="nobody.test")[0], 404)
 

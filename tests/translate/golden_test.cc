@@ -40,6 +40,9 @@ translate::Options optionsFor(const std::string& name) {
   if (name == "gateway-address-pool-exhausted") {
     o.addressPool = {"127.0.0.1"}; // two Gateways, one address
   }
+  if (name == "gateway-alb-frontend") {
+    o.frontends = {{"frontend", "127.0.0.2"}};
+  }
   if (name == "gateway-port-offset") {
     o.portOffset = 8000;
   }
