@@ -155,3 +155,24 @@ TEST(DecodeTest, RouteTimeoutsFollowGep2257) {
 
 } // namespace
 } // namespace gantry::api
+
+namespace gantry::api {
+namespace {
+
+TEST(DecodeTest, SecretBase64IsStrict) {
+  auto secret = [](const std::string& value) {
+    return "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\ndata:\n  k: \"" + value + "\"\n";
+  };
+  ResourceSet rs;
+  ASSERT_TRUE(decodeManifests("s.yaml", secret("aGVs\\nbG8="), rs).empty());
+  EXPECT_EQ(rs.secrets.at(0).data.at("k"), "hello");
+  for (std::string bad : {"aGVsbG8", "aGVs*G8=", "aGVsbG8=x===", "\xc3\xa9\xc3\xa9", "a==="}) {
+    ResourceSet r2;
+    auto errors = decodeManifests("s.yaml", secret(bad), r2);
+    ASSERT_EQ(errors.size(), 1u) << bad;
+    EXPECT_EQ(errors[0].path, "data.k");
+  }
+}
+
+} // namespace
+} // namespace gantry::api
