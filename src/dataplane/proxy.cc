@@ -241,7 +241,7 @@ enum class RelayEnd {
 };
 
 awaitable<RelayEnd> relayBody(Stream& from, Buffer& buf, Stream& to, http1::BodyKind kind,
-                              uint64_t contentLength);
+                              uint64_t contentLength, std::string& head);
 
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
@@ -263,22 +263,45 @@ public:
   awaitable<void> run();
 
 private:
+  // One lazy deadline per connection: arming only moves `deadline_`; the timer is rescheduled
+  // when it fires early (the usual case, as deadlines move later with each request) or when the
+  // new deadline is sooner than the scheduled expiry. No timer syscalls or cancellations per
+  // request.
   void arm(std::chrono::steady_clock::duration d, TimeoutPhase phase) {
     phase_ = phase;
-    timer_.expires_after(d);
-    timer_.async_wait([weak = weak_from_this()](error_code ec) {
+    deadline_ = std::chrono::steady_clock::now() + d;
+    if (!timerScheduled_ || deadline_ < timerExpiry_) {
+      schedule(deadline_);
+    }
+  }
+  void schedule(std::chrono::steady_clock::time_point at) {
+    timerScheduled_ = true;
+    timerExpiry_ = at;
+    timer_.expires_at(at); // cancels a wait for a later expiry
+    timer_.async_wait([weak = weak_from_this(), at](error_code ec) {
       if (ec) {
         return;
       }
       if (auto self = weak.lock()) {
-        self->onTimeout();
+        self->onTimer(at);
       }
     });
   }
-  void disarm() {
-    phase_ = TimeoutPhase::None;
-    timer_.cancel();
+  void onTimer(std::chrono::steady_clock::time_point firedFor) {
+    if (firedFor != timerExpiry_) {
+      return; // superseded by a sooner schedule
+    }
+    timerScheduled_ = false;
+    if (phase_ == TimeoutPhase::None) {
+      return;
+    }
+    if (std::chrono::steady_clock::now() < deadline_) {
+      schedule(deadline_);
+      return;
+    }
+    onTimeout();
   }
+  void disarm() { phase_ = TimeoutPhase::None; }
   void onTimeout() {
     timedOut_ = phase_;
     if (upstream_ != nullptr) {
@@ -313,6 +336,9 @@ private:
   asio::steady_timer timer_;
   TimeoutPhase phase_ = TimeoutPhase::None;
   TimeoutPhase timedOut_ = TimeoutPhase::None;
+  std::chrono::steady_clock::time_point deadline_;
+  std::chrono::steady_clock::time_point timerExpiry_;
+  bool timerScheduled_ = false;
   UpstreamConn* upstream_ = nullptr; // the upstream connection in use, for timeouts
 };
 
@@ -371,6 +397,7 @@ awaitable<void> Connection::run() {
     worker_.metrics().requestsInFlight.fetch_sub(1, std::memory_order_relaxed);
   }
   disarm();
+  timer_.cancel();
   co_await client_->shutdown();
   client_->close();
   worker_.metrics().connectionsActive.fetch_sub(1, std::memory_order_relaxed);
@@ -604,20 +631,32 @@ awaitable<std::unique_ptr<UpstreamConn>> Connection::connectUpstream(const Clust
 // Relays one message body from `from` (whose read buffer is `buf`, possibly holding the first
 // bytes already) to `to`, framed as `kind` (RFC 9112 section 6). Chunked bodies are passed through
 // byte for byte while the decoder finds their end; nothing is buffered beyond one read.
+// Relays one message body from `from` (whose read buffer is `buf`, possibly holding the first
+// bytes already) to `to`, framed as `kind` (RFC 9112 section 6), after `head`: the head goes out
+// in the same write as the body bytes already buffered (one TLS record, one send for a small
+// message), or alone before waiting for more. Chunked bodies are passed through byte for byte
+// while the decoder finds their end; nothing is buffered beyond one read.
 awaitable<RelayEnd> relayBody(Stream& from, Buffer& buf, Stream& to, http1::BodyKind kind,
-                              uint64_t contentLength) {
+                              uint64_t contentLength, std::string& head) {
   error_code ec;
-  if (kind == http1::BodyKind::None) {
-    co_return RelayEnd::Complete;
-  }
   uint64_t left = contentLength;
   http1::ChunkedDecoder chunked;
+  auto finished = [&] {
+    return kind == http1::BodyKind::None || (kind == http1::BodyKind::ContentLength && left == 0) ||
+           (kind == http1::BodyKind::Chunked && chunked.done());
+  };
   while (true) {
-    if (kind == http1::BodyKind::ContentLength && left == 0) {
-      co_return RelayEnd::Complete;
-    }
-    if (kind == http1::BodyKind::Chunked && chunked.done()) {
-      co_return RelayEnd::Complete;
+    if (finished() || (buf.size() == 0 && !head.empty())) {
+      if (!head.empty()) {
+        co_await to.writeAll(asio::buffer(head), ec);
+        head.clear();
+        if (ec) {
+          co_return RelayEnd::WriteFailed;
+        }
+      }
+      if (finished()) {
+        co_return RelayEnd::Complete;
+      }
     }
     if (buf.size() == 0) {
       size_t n = co_await from.readSome(buf.prepare(kChunk), ec);
@@ -636,11 +675,25 @@ awaitable<RelayEnd> relayBody(Stream& from, Buffer& buf, Stream& to, http1::Body
         co_return RelayEnd::Malformed;
       }
     }
-    co_await to.writeAll(asio::buffer(buf.view().data(), take), ec);
+    if (!head.empty() && take <= kChunk) {
+      head.append(buf.view().data(), take); // coalesce: one write for head and body
+      buf.consume(take);
+      co_await to.writeAll(asio::buffer(head), ec);
+      head.clear();
+    } else {
+      if (!head.empty()) {
+        co_await to.writeAll(asio::buffer(head), ec);
+        head.clear();
+        if (ec) {
+          co_return RelayEnd::WriteFailed;
+        }
+      }
+      co_await to.writeAll(asio::buffer(buf.view().data(), take), ec);
+      buf.consume(take);
+    }
     if (ec) {
       co_return RelayEnd::WriteFailed;
     }
-    buf.consume(take);
   }
 }
 
@@ -762,6 +815,9 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
     }
     arm(attemptTimeout, TimeoutPhase::Request);
     upstream_ = up.get();
+    if (hasBody) {
+      break; // the head goes out with the first body bytes (relayBody)
+    }
     co_await up->stream.writeAll(asio::buffer(upstreamHead), ec);
     if (ec && reused && !hasBody) {
       up->stream.close();
@@ -787,7 +843,10 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   const std::string method(head.method);
   const std::string target0(head.target);
   const bool clientKeepAlive = head.keepAlive;
-  const auto requestEnd = co_await relayBody(*client_, in_, up->stream, head.body, head.contentLength);
+  if (!hasBody) {
+    upstreamHead.clear(); // already sent
+  }
+  const auto requestEnd = co_await relayBody(*client_, in_, up->stream, head.body, head.contentLength, upstreamHead);
   if (requestEnd != RelayEnd::Complete) {
     failure = requestEnd == RelayEnd::ReadFailed    ? "the client closed during the request body"
               : requestEnd == RelayEnd::Malformed   ? "malformed chunked request body"
@@ -854,12 +913,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   out.append("\r\n");
   bool upstreamReusable = resp.keepAlive;
   up->buf.consume(resp.headBytes);
-  co_await client_->writeAll(asio::buffer(out), ec);
-  if (ec) {
-    upstream_ = nullptr;
-    co_return false;
-  }
-  const auto responseEnd = co_await relayBody(up->stream, up->buf, *client_, resp.body, resp.contentLength);
+  const auto responseEnd = co_await relayBody(up->stream, up->buf, *client_, resp.body, resp.contentLength, out);
   const bool ok = responseEnd == RelayEnd::Complete;
   if (!ok || resp.body == http1::BodyKind::UntilClose) {
     upstreamReusable = false;

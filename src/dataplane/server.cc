@@ -23,8 +23,8 @@ using namespace std::chrono_literals;
 
 // --- Worker ---------------------------------------------------------------------------------
 
-Worker::Worker(unsigned id, Metrics& metrics)
-    : id_(id), metrics_(metrics), rng_(std::random_device{}() ^ (uint64_t{id} << 32)) {
+Worker::Worker(unsigned id)
+    : id_(id), rng_(std::random_device{}() ^ (uint64_t{id} << 32)) {
   work_.emplace(ctx_.get_executor());
 }
 
@@ -127,7 +127,21 @@ void Worker::stop() {
 
 struct Server::Impl {
   ServerOptions options;
-  Metrics metrics;
+  // Sum of the workers' counters.
+  uint64_t sum(std::atomic<uint64_t> Metrics::*field) const {
+    uint64_t total = 0;
+    for (const auto& w : workers) {
+      total += (w->metrics().*field).load(std::memory_order_relaxed);
+    }
+    return total;
+  }
+  int64_t inFlight() const {
+    int64_t total = 0;
+    for (const auto& w : workers) {
+      total += w->metrics().requestsInFlight.load(std::memory_order_relaxed);
+    }
+    return total;
+  }
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<std::thread> threads;
   std::set<std::string> listening; // address:ports the workers listen on
@@ -140,7 +154,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options = options;
   unsigned n = options.workers != 0 ? options.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) {
-    impl_->workers.push_back(std::make_unique<Worker>(i, impl_->metrics));
+    impl_->workers.push_back(std::make_unique<Worker>(i));
   }
 }
 
@@ -264,11 +278,11 @@ void Server::stop(std::chrono::milliseconds drain) {
     w->stopAccepting();
   }
   const auto deadline = std::chrono::steady_clock::now() + drain;
-  while (impl_->metrics.requestsInFlight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+  while (impl_->inFlight() > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(10ms);
   }
-  if (impl_->metrics.requestsInFlight.load() > 0) {
-    spdlog::warn("stopping with {} request(s) still in flight", impl_->metrics.requestsInFlight.load());
+  if (impl_->inFlight() > 0) {
+    spdlog::warn("stopping with {} request(s) still in flight", impl_->inFlight());
   }
   for (auto& w : impl_->workers) {
     w->stop();
@@ -280,29 +294,29 @@ void Server::stop(std::chrono::milliseconds drain) {
 }
 
 std::string Server::metricsText() const {
-  const auto& m = impl_->metrics;
+  const auto& m = *impl_;
   std::ostringstream o;
   auto counter = [&](const char* name, const char* help, uint64_t v, const char* type = "counter") {
     o << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n"
       << name << " " << v << "\n";
   };
-  counter("gantry_downstream_connections_total", "Client connections accepted.", m.connectionsAccepted.load());
-  counter("gantry_downstream_connections_active", "Client connections open.", m.connectionsActive.load(), "gauge");
+  counter("gantry_downstream_connections_total", "Client connections accepted.", m.sum(&Metrics::connectionsAccepted));
+  counter("gantry_downstream_connections_active", "Client connections open.", m.sum(&Metrics::connectionsActive), "gauge");
   counter("gantry_downstream_tls_handshake_failures_total", "Client TLS handshakes that failed.",
-          m.tlsHandshakeFailures.load());
-  counter("gantry_requests_total", "Requests received.", m.requests.load());
+          m.sum(&Metrics::tlsHandshakeFailures));
+  counter("gantry_requests_total", "Requests received.", m.sum(&Metrics::requests));
   o << "# HELP gantry_responses_total Responses sent, by status class.\n"
     << "# TYPE gantry_responses_total counter\n"
-    << "gantry_responses_total{class=\"2xx\"} " << m.responses2xx.load() << "\n"
-    << "gantry_responses_total{class=\"3xx\"} " << m.responses3xx.load() << "\n"
-    << "gantry_responses_total{class=\"4xx\"} " << m.responses4xx.load() << "\n"
-    << "gantry_responses_total{class=\"5xx\"} " << m.responses5xx.load() << "\n";
-  counter("gantry_upstream_connections_total", "Backend connections opened.", m.upstreamConnects.load());
-  counter("gantry_upstream_reuses_total", "Requests sent on a pooled backend connection.", m.upstreamReuses.load());
+    << "gantry_responses_total{class=\"2xx\"} " << m.sum(&Metrics::responses2xx) << "\n"
+    << "gantry_responses_total{class=\"3xx\"} " << m.sum(&Metrics::responses3xx) << "\n"
+    << "gantry_responses_total{class=\"4xx\"} " << m.sum(&Metrics::responses4xx) << "\n"
+    << "gantry_responses_total{class=\"5xx\"} " << m.sum(&Metrics::responses5xx) << "\n";
+  counter("gantry_upstream_connections_total", "Backend connections opened.", m.sum(&Metrics::upstreamConnects));
+  counter("gantry_upstream_reuses_total", "Requests sent on a pooled backend connection.", m.sum(&Metrics::upstreamReuses));
   counter("gantry_upstream_tls_resumed_total", "Backend TLS handshakes that resumed a session.",
-          m.upstreamTlsResumed.load());
+          m.sum(&Metrics::upstreamTlsResumed));
   counter("gantry_upstream_failures_total", "Backend connects or TLS handshakes that failed.",
-          m.upstreamFailures.load());
+          m.sum(&Metrics::upstreamFailures));
   return o.str();
 }
 

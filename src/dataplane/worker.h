@@ -26,8 +26,9 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
-// Counters shared by all workers (relaxed atomics; read by /metrics).
-struct Metrics {
+// Counters of one worker (relaxed atomics: written by the worker only, read by /metrics, which
+// sums the workers'; one cache-line-aligned block each, so workers never share a line).
+struct alignas(64) Metrics {
   std::atomic<uint64_t> connectionsAccepted{0};
   std::atomic<uint64_t> connectionsActive{0};
   std::atomic<uint64_t> tlsHandshakeFailures{0};
@@ -128,7 +129,7 @@ private:
 
 class Worker {
 public:
-  Worker(unsigned id, Metrics& metrics);
+  explicit Worker(unsigned id);
 
   // Thread body: runs the event loop until stop().
   void run();
@@ -155,7 +156,7 @@ private:
   void closeAcceptors();
 
   unsigned id_;
-  Metrics& metrics_;
+  Metrics metrics_;
   asio::io_context ctx_{1};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   SnapshotConstSharedPtr snapshot_;
