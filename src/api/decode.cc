@@ -912,6 +912,25 @@ void decodeDocument(const YAML::Node& doc, const std::string& file, ResourceSet&
   }
 }
 
+// A document's size once YAML aliases are expanded: an anchor referenced over and over can make a
+// few kilobytes of YAML into gigabytes ("billion laughs"). Counting stops at `budget`.
+size_t expandedNodes(const YAML::Node& n, size_t budget) {
+  size_t count = 1;
+  if (n.IsMap()) {
+    for (auto it = n.begin(); it != n.end() && count <= budget; ++it) {
+      count += expandedNodes(it->second, budget - count) + 1;
+    }
+  } else if (n.IsSequence()) {
+    for (auto it = n.begin(); it != n.end() && count <= budget; ++it) {
+      count += expandedNodes(*it, budget - count);
+    }
+  }
+  return count;
+}
+
+constexpr size_t kMaxDocumentNodes = 200000;
+constexpr size_t kMaxFileBytes = 16 * 1024 * 1024;
+
 } // namespace
 
 std::vector<DecodeError> decodeManifests(const std::string& file, const std::string& content,
@@ -919,6 +938,10 @@ std::vector<DecodeError> decodeManifests(const std::string& file, const std::str
   ResourceSet local;
   std::vector<DecodeError> errors;
   std::vector<YAML::Node> docs;
+  if (content.size() > kMaxFileBytes) {
+    errors.push_back({file, 0, 0, "", "file larger than 16 MiB; not read"});
+    return errors;
+  }
   try {
     docs = YAML::LoadAll(content);
   } catch (const YAML::Exception& e) {
@@ -930,6 +953,12 @@ std::vector<DecodeError> decodeManifests(const std::string& file, const std::str
       continue; // empty document between separators
     }
     try {
+      if (expandedNodes(doc, kMaxDocumentNodes) > kMaxDocumentNodes) {
+        errors.push_back({file, doc.Mark().line + 1, 0, "",
+                          "document too large once YAML aliases are expanded (over " +
+                              std::to_string(kMaxDocumentNodes) + " nodes)"});
+        continue;
+      }
       if (doc.IsMap() && doc["kind"] && doc["kind"].IsScalar() && doc["kind"].Scalar() == "List" &&
           doc["items"]) {
         for (const auto& item : doc["items"]) {

@@ -176,3 +176,23 @@ TEST(DecodeTest, SecretBase64IsStrict) {
 
 } // namespace
 } // namespace gantry::api
+
+namespace gantry::api {
+namespace {
+
+TEST(DecodeTest, AliasBombsAreRefusedNotExpanded) {
+  // Each level doubles: 2^30 nodes once expanded, a few hundred bytes as YAML.
+  std::string yaml = "a0: &a0 [x, x]\n";
+  for (int i = 1; i <= 30; ++i) {
+    yaml += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [*a" + std::to_string(i - 1) +
+            ", *a" + std::to_string(i - 1) + "]\n";
+  }
+  yaml += "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\n";
+  ResourceSet rs;
+  auto errors = decodeManifests("bomb.yaml", yaml, rs);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message.find("aliases"), std::string::npos) << errors[0].str();
+}
+
+} // namespace
+} // namespace gantry::api
