@@ -128,15 +128,22 @@ awaitable<void> Stream::handshake(bool server, error_code& ec) {
 awaitable<void> Stream::shutdown() {
   error_code ec;
   if (tls_) {
-    // Send close_notify without waiting for the peer's (RFC 8446 section 6.1 allows closing after).
-    SSL_set_quiet_shutdown(tls_->native_handle(), 0);
-    SSL_shutdown(tls_->native_handle());
+    // RFC 8446 section 6.1: close_notify before closing. Without it a client sees a truncated
+    // stream, and OpenSSL clients drop the session (no resumption next time). The caller bounds
+    // how long we wait for the peer's close_notify or FIN.
+    co_await tls_->async_shutdown(asio::redirect_error(use_awaitable, ec));
   }
   socket().shutdown(tcp::socket::shutdown_send, ec);
   co_return;
 }
 
 void Stream::close() {
+  if (tls_) {
+    // Closing without a close_notify exchange is deliberate here (a pooled backend connection we
+    // drop, a timeout): tell OpenSSL so, or it marks the session not resumable when the SSL object
+    // is freed, and the next backend handshake could not resume it.
+    SSL_set_shutdown(tls_->native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  }
   error_code ec;
   socket().close(ec);
 }
@@ -396,9 +403,10 @@ awaitable<void> Connection::run() {
     keepAlive = co_await handleRequest(head);
     worker_.metrics().requestsInFlight.fetch_sub(1, std::memory_order_relaxed);
   }
+  arm(std::chrono::seconds(2), TimeoutPhase::Idle); // bounds the TLS close exchange
+  co_await client_->shutdown();
   disarm();
   timer_.cancel();
-  co_await client_->shutdown();
   client_->close();
   worker_.metrics().connectionsActive.fetch_sub(1, std::memory_order_relaxed);
 }
@@ -520,6 +528,12 @@ std::string Connection::buildUpstreamHead(const http1::Head& head, const std::st
   }
   appendMutation(out, route.requestHeaders);
   appendMutation(out, backend.requestHeaders);
+  if (head.header("host").empty() && !(route.rewrite && route.rewrite->hostname)) {
+    // An HTTP/1.0 request may come without Host; HTTP/1.1 requires one (RFC 9112 section 3.2):
+    // the name the client reached us by (SNI), else the address it connected to.
+    const char* sni = client_->ssl() ? SSL_get_servername(client_->ssl(), TLSEXT_NAMETYPE_host_name) : nullptr;
+    out.append("host: ").append(sni != nullptr ? sni : portKey_).append("\r\n");
+  }
   out.append("x-forwarded-for: ").append(xff).append(peer_).append("\r\n");
   out.append("x-forwarded-proto: ").append(client_->isTls() ? "https" : "http").append("\r\n");
   out.append("x-request-id: ").append(requestId).append("\r\n\r\n");
@@ -927,7 +941,6 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   if (ok && upstreamReusable && up->buf.size() == 0 && sameSnapshot) {
     worker_.pool().put(std::move(up));
   } else {
-    co_await up->stream.shutdown();
     up->stream.close();
   }
   co_return ok && keep;
