@@ -191,6 +191,15 @@ class TlsPolicyTest(unittest.TestCase):
             self.assertEqual(s.curl("/", "--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-AES128-SHA")[0], 0)
             self.assertEqual(s.curl("/", "--tls-max", "1.2", "--ciphers", "ECDHE-ECDSA-CHACHA20-POLY1305")[0], 0)
 
+    def test_client_sessions_are_resumed(self):
+        with Scenario() as s:
+            # openssl s_time reuses the session of its first connection; 'r' marks a resumed one.
+            p = subprocess.run(["openssl", "s_time", "-connect", f"127.0.0.1:{s.gantry.port}", "-www", "/",
+                                "-time", "1", "-reuse"], capture_output=True, text=True, timeout=30)
+            marks = re.findall(r"[r*]", p.stdout.split("reuse")[-1])
+            self.assertGreater(len(marks), 10, p.stdout)
+            self.assertGreater(marks.count("r") / len(marks), 0.9, p.stdout)
+
     def test_upstream_sessions_are_resumed_when_connections_are_not_kept(self):
         # The backend closes every connection: each request needs a new upstream handshake.
         with Scenario(start_gantry=False, nginx_extra="keepalive_timeout 0;") as s:
