@@ -2,7 +2,7 @@
 # Regenerates tests/golden/translate/base/secrets.yaml: a CA (CN=foo) and leaf certificates
 # shaped like the how-to's sample, valid for 100 years from the day this runs. The golden tests
 # translate with a fixed clock (2030-01-01), so the certificates are valid there. Regenerating
-# changes the fingerprints in every golden output: run GANTRY_UPDATE_GOLDEN=1 ctest -R golden.
+# changes the fingerprints in every golden output: run GANTRY_UPDATE_GOLDEN=1 ctest -L golden.
 set -euo pipefail
 out="$(cd "$(dirname "$0")/.." && pwd)/tests/golden/translate/base/secrets.yaml"
 d=$(mktemp -d)

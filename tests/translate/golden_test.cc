@@ -115,7 +115,7 @@ TEST_P(GoldenTest, TranslationMatchesTheGoldenFile) {
     std::ofstream(outPath, std::ios::binary | std::ios::trunc) << actual;
     return;
   }
-  ASSERT_TRUE(fs::exists(outPath)) << outPath << " is missing; run GANTRY_UPDATE_GOLDEN=1 ctest -R golden";
+  ASSERT_TRUE(fs::exists(outPath)) << outPath << " is missing; run GANTRY_UPDATE_GOLDEN=1 ctest -L golden";
   const std::string expected = readFile(outPath);
   if (expected != actual) {
     // Show the first differing line with context: enough to see what changed.
@@ -131,7 +131,7 @@ TEST_P(GoldenTest, TranslationMatchesTheGoldenFile) {
       }
       if (la != lb || ga != gb) {
         FAIL() << outPath.filename() << ":" << line << "\n- expected: " << la << "\n+ actual:   " << lb
-               << "\n(GANTRY_UPDATE_GOLDEN=1 ctest -R golden rewrites the golden files)";
+               << "\n(GANTRY_UPDATE_GOLDEN=1 ctest -L golden rewrites the golden files)";
       }
     }
   }
