@@ -95,59 +95,6 @@ void Metrics::countStatus(int status) {
   }
 }
 
-// --- Stream ---------------------------------------------------------------------------------
-
-awaitable<size_t> Stream::readSome(asio::mutable_buffer b, error_code& ec) {
-  if (tls_) {
-    co_return co_await tls_->async_read_some(b, asio::redirect_error(use_awaitable, ec));
-  }
-  co_return co_await plain_->async_read_some(b, asio::redirect_error(use_awaitable, ec));
-}
-
-awaitable<void> Stream::writeAll(asio::const_buffer buf, error_code& ec) {
-  if (tls_) {
-    co_await asio::async_write(*tls_, buf, asio::redirect_error(use_awaitable, ec));
-  } else {
-    co_await asio::async_write(*plain_, buf, asio::redirect_error(use_awaitable, ec));
-  }
-}
-
-awaitable<void> Stream::writeAll(const std::vector<asio::const_buffer>& bufs, error_code& ec) {
-  if (tls_) {
-    co_await asio::async_write(*tls_, bufs, asio::redirect_error(use_awaitable, ec));
-  } else {
-    co_await asio::async_write(*plain_, bufs, asio::redirect_error(use_awaitable, ec));
-  }
-}
-
-awaitable<void> Stream::handshake(bool server, error_code& ec) {
-  co_await tls_->async_handshake(server ? asio::ssl::stream_base::server : asio::ssl::stream_base::client,
-                                 asio::redirect_error(use_awaitable, ec));
-}
-
-awaitable<void> Stream::shutdown() {
-  error_code ec;
-  if (tls_) {
-    // RFC 8446 section 6.1: close_notify before closing. Without it a client sees a truncated
-    // stream, and OpenSSL clients drop the session (no resumption next time). The caller bounds
-    // how long we wait for the peer's close_notify or FIN.
-    co_await tls_->async_shutdown(asio::redirect_error(use_awaitable, ec));
-  }
-  socket().shutdown(tcp::socket::shutdown_send, ec);
-  co_return;
-}
-
-void Stream::close() {
-  if (tls_) {
-    // Closing without a close_notify exchange is deliberate here (a pooled backend connection we
-    // drop, a timeout): tell OpenSSL so, or it marks the session not resumable when the SSL object
-    // is freed, and the next backend handshake could not resume it.
-    SSL_set_shutdown(tls_->native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-  }
-  error_code ec;
-  socket().close(ec);
-}
-
 // --- UpstreamPool ---------------------------------------------------------------------------
 
 std::unique_ptr<UpstreamConn> UpstreamPool::take(const std::string& key) {
@@ -261,7 +208,7 @@ public:
     snapshot_ = w.snapshot();
     const PortGroup* group = snapshot_ ? snapshot_->port(portKey_) : nullptr;
     if (group != nullptr && group->tls) {
-      client_.emplace(std::move(s), *group->contexts.front());
+      client_.emplace(std::move(s), group->contexts.front()->native_handle(), true);
     } else {
       client_.emplace(std::move(s));
     }
@@ -355,7 +302,7 @@ awaitable<void> Connection::run() {
   error_code ec;
   if (client_->isTls()) {
     arm(kHandshakeTimeout, TimeoutPhase::Handshake);
-    co_await client_->handshake(true, ec);
+    co_await client_->handshake(ec);
     if (ec) {
       worker_.metrics().tlsHandshakeFailures.fetch_add(1, std::memory_order_relaxed);
       spdlog::debug("TLS handshake with client {} failed: {}", peer_, ec.message());
@@ -611,14 +558,14 @@ awaitable<std::unique_ptr<UpstreamConn>> Connection::connectUpstream(const Clust
   worker_.metrics().upstreamConnects.fetch_add(1, std::memory_order_relaxed);
   std::unique_ptr<UpstreamConn> conn;
   if (cluster.tlsContext) {
-    conn = std::make_unique<UpstreamConn>(Stream(std::move(sock), *cluster.tlsContext));
+    conn = std::make_unique<UpstreamConn>(Stream(std::move(sock), cluster.tlsContext->native_handle(), false));
     SSL* ssl = conn->stream.ssl();
     tls::configureClient(ssl, *cluster.ir.tls);
     if (SSL_SESSION* s = worker_.pool().session(key)) {
       SSL_set_session(ssl, s);
     }
     upstream_ = conn.get();
-    co_await conn->stream.handshake(false, ec);
+    co_await conn->stream.handshake(ec);
     upstream_ = nullptr;
     if (ec) {
       if (timedOut_ == TimeoutPhase::Connect) {

@@ -6,7 +6,6 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstring>
@@ -76,26 +75,39 @@ private:
   size_t end_ = 0;
 };
 
-// TCP or TLS over TCP, with coroutine-friendly operations that report errors through `ec`.
+// TCP, or TLS over TCP with OpenSSL working on the socket itself (SSL_set_fd): records go
+// straight between OpenSSL and the kernel, with no memory-BIO copy in between (Asio's
+// ssl::stream keeps one). The socket is non-blocking; when OpenSSL wants to read or write, the
+// coroutine waits for readiness on the worker's reactor. Operations report errors through `ec`
+// in Asio's SSL category (the OpenSSL error code), as ssl::stream does.
 class Stream {
 public:
-  explicit Stream(tcp::socket s) : plain_(std::move(s)) {}
-  Stream(tcp::socket s, asio::ssl::context& ctx) { tls_.emplace(std::move(s), ctx); }
+  explicit Stream(tcp::socket s) : socket_(std::move(s)) {}
+  // TLS on `s` with a new SSL object of `ctx`, as server or client.
+  Stream(tcp::socket s, SSL_CTX* ctx, bool server);
+  Stream(Stream&&) noexcept = default;
+  Stream& operator=(Stream&&) noexcept = default;
 
-  tcp::socket& socket() { return tls_ ? tls_->next_layer() : *plain_; }
-  SSL* ssl() { return tls_ ? tls_->native_handle() : nullptr; }
-  bool isTls() const { return tls_.has_value(); }
+  tcp::socket& socket() { return socket_; }
+  SSL* ssl() { return ssl_.get(); }
+  bool isTls() const { return ssl_ != nullptr; }
 
   asio::awaitable<size_t> readSome(asio::mutable_buffer b, error_code& ec);
   asio::awaitable<void> writeAll(asio::const_buffer buf, error_code& ec);
-  asio::awaitable<void> writeAll(const std::vector<asio::const_buffer>& bufs, error_code& ec);
-  asio::awaitable<void> handshake(bool server, error_code& ec);
+  asio::awaitable<void> handshake(error_code& ec);
+  // TLS: sends close_notify (RFC 8446 section 6.1); then shuts the sending side.
   asio::awaitable<void> shutdown();
   void close();
 
 private:
-  std::optional<tcp::socket> plain_;
-  std::optional<asio::ssl::stream<tcp::socket>> tls_;
+  struct SslFree {
+    void operator()(SSL* s) const { SSL_free(s); }
+  };
+  // Waits until OpenSSL's `want` (SSL_ERROR_WANT_READ/WRITE) can be satisfied; false on error.
+  asio::awaitable<bool> waitFor(int want, error_code& ec);
+
+  tcp::socket socket_;
+  std::unique_ptr<SSL, SslFree> ssl_;
 };
 
 // One connection to a backend endpoint; pooled between requests.

@@ -1,0 +1,148 @@
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include <utility>
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include "dataplane/worker.h"
+
+namespace gantry::dataplane {
+
+using asio::awaitable;
+using asio::use_awaitable;
+
+Stream::Stream(tcp::socket s, SSL_CTX* ctx, bool server) : socket_(std::move(s)), ssl_(SSL_new(ctx)) {
+  error_code ec;
+  socket_.non_blocking(true, ec);
+  SSL_set_fd(ssl_.get(), static_cast<int>(socket_.native_handle()));
+  SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (server) {
+    SSL_set_accept_state(ssl_.get());
+  } else {
+    SSL_set_connect_state(ssl_.get());
+  }
+}
+
+namespace {
+
+// What an OpenSSL call's failure means for the caller: wait (0), or an error in `ec`.
+int classify(SSL* ssl, int ret, error_code& ec) {
+  int err = SSL_get_error(ssl, ret);
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+    return err;
+  }
+  if (err == SSL_ERROR_ZERO_RETURN) {
+    ec = asio::error::eof; // the peer's close_notify
+  } else if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+    // EOF without close_notify (or a socket error): what ssl::stream reports as truncated.
+    ec = errno != 0 && errno != EAGAIN ? error_code(errno, asio::error::get_system_category())
+                                      : error_code(asio::ssl::error::stream_truncated);
+  } else {
+    unsigned long e = ERR_peek_last_error();
+    ec = error_code(static_cast<int>(e != 0 ? e : static_cast<unsigned long>(err)),
+                    asio::error::get_ssl_category());
+  }
+  return 0;
+}
+
+} // namespace
+
+awaitable<bool> Stream::waitFor(int want, error_code& ec) {
+  co_await socket_.async_wait(want == SSL_ERROR_WANT_READ ? tcp::socket::wait_read : tcp::socket::wait_write,
+                              asio::redirect_error(use_awaitable, ec));
+  co_return !ec;
+}
+
+awaitable<size_t> Stream::readSome(asio::mutable_buffer b, error_code& ec) {
+  if (!ssl_) {
+    co_return co_await socket_.async_read_some(b, asio::redirect_error(use_awaitable, ec));
+  }
+  while (true) {
+    ERR_clear_error();
+    errno = 0;
+    int n = SSL_read(ssl_.get(), b.data(), static_cast<int>(std::min<size_t>(b.size(), INT32_MAX)));
+    if (n > 0) {
+      co_return static_cast<size_t>(n);
+    }
+    int want = classify(ssl_.get(), n, ec);
+    if (want == 0 || !co_await waitFor(want, ec)) {
+      co_return 0;
+    }
+  }
+}
+
+awaitable<void> Stream::writeAll(asio::const_buffer buf, error_code& ec) {
+  if (!ssl_) {
+    co_await asio::async_write(socket_, buf, asio::redirect_error(use_awaitable, ec));
+    co_return;
+  }
+  const char* p = static_cast<const char*>(buf.data());
+  size_t left = buf.size();
+  while (left > 0) {
+    ERR_clear_error();
+    errno = 0;
+    int n = SSL_write(ssl_.get(), p, static_cast<int>(std::min<size_t>(left, 1 << 30)));
+    if (n > 0) {
+      p += n;
+      left -= static_cast<size_t>(n);
+      continue;
+    }
+    int want = classify(ssl_.get(), n, ec);
+    if (want == 0 || !co_await waitFor(want, ec)) {
+      co_return;
+    }
+  }
+}
+
+awaitable<void> Stream::handshake(error_code& ec) {
+  while (true) {
+    ERR_clear_error();
+    errno = 0;
+    int r = SSL_do_handshake(ssl_.get());
+    if (r == 1) {
+      co_return;
+    }
+    int want = classify(ssl_.get(), r, ec);
+    if (want == 0 || !co_await waitFor(want, ec)) {
+      co_return;
+    }
+  }
+}
+
+awaitable<void> Stream::shutdown() {
+  error_code ec;
+  if (ssl_) {
+    // RFC 8446 section 6.1: close_notify before closing. Without it a client sees a truncated
+    // stream, and OpenSSL clients drop the session (no resumption next time). We do not wait for
+    // the peer's close_notify: the connection is ours to close.
+    for (int i = 0; i < 4; ++i) {
+      ERR_clear_error();
+      int r = SSL_shutdown(ssl_.get());
+      if (r >= 0) {
+        break;
+      }
+      int want = classify(ssl_.get(), r, ec);
+      if (want != SSL_ERROR_WANT_WRITE || !co_await waitFor(want, ec)) {
+        break;
+      }
+    }
+  }
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+}
+
+void Stream::close() {
+  if (ssl_) {
+    // Closing without a close_notify exchange is deliberate here (a pooled backend connection we
+    // drop, a timeout): tell OpenSSL so, or it marks the session not resumable when the SSL object
+    // is freed, and the next handshake could not resume it.
+    SSL_set_shutdown(ssl_.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  }
+  error_code ec;
+  socket_.close(ec);
+}
+
+} // namespace gantry::dataplane
