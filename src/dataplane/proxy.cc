@@ -286,7 +286,7 @@ private:
   std::string peer_;
   SnapshotConstSharedPtr snapshot_; // pinned at accept (listener/TLS) and refreshed per request
   std::optional<Stream> client_;
-  Buffer in_{16 * 1024};
+  Buffer in_{0};
   asio::steady_timer timer_;
   TimeoutPhase phase_ = TimeoutPhase::None;
   TimeoutPhase timedOut_ = TimeoutPhase::None;
@@ -328,6 +328,16 @@ awaitable<void> Connection::run() {
         }
         if (r.status == http1::ParseStatus::Error) {
           co_await localReply(r.errorStatus, "bad request from " + peer_ + ": " + r.error, nullptr);
+          closed = true;
+          break;
+        }
+      }
+      if (in_.size() == 0) {
+        // Idle between requests: hold no read buffer while waiting (an idle keep-alive connection
+        // then costs little more than its socket and TLS state).
+        in_.release();
+        co_await client_->waitReadable(ec);
+        if (ec) {
           closed = true;
           break;
         }

@@ -57,6 +57,13 @@ awaitable<bool> Stream::waitFor(int want, error_code& ec) {
   co_return !ec;
 }
 
+awaitable<void> Stream::waitReadable(error_code& ec) {
+  if (ssl_ && SSL_pending(ssl_.get()) > 0) {
+    co_return;
+  }
+  co_await socket_.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
+}
+
 awaitable<size_t> Stream::readSome(asio::mutable_buffer b, error_code& ec) {
   if (!ssl_) {
     co_return co_await socket_.async_read_some(b, asio::redirect_error(use_awaitable, ec));

@@ -41,11 +41,27 @@ struct alignas(64) Metrics {
   void countStatus(int status);
 };
 
-// A growable byte buffer with a read cursor: bytes [begin, end) are unread.
+// A growable byte buffer with a read cursor: bytes [begin, end) are unread. Storage comes in
+// 16 KiB blocks from a per-thread free list, so a connection can give its block back while idle
+// (release()) and take one again for the next request without malloc or memset.
 class Buffer {
 public:
-  explicit Buffer(size_t initial = 16 * 1024) : data_(initial) {}
-  std::string_view view() const { return {data_.data() + begin_, end_ - begin_}; }
+  static constexpr size_t kBlock = 16 * 1024;
+
+  explicit Buffer(size_t initial = kBlock) {
+    if (initial > 0) {
+      grow(initial);
+    }
+  }
+  ~Buffer() { freeStorage(); }
+  Buffer(Buffer&& o) noexcept : data_(o.data_), capacity_(o.capacity_), begin_(o.begin_), end_(o.end_) {
+    o.data_ = nullptr;
+    o.capacity_ = o.begin_ = o.end_ = 0;
+  }
+  Buffer& operator=(Buffer&&) = delete;
+  Buffer(const Buffer&) = delete;
+
+  std::string_view view() const { return {data_ + begin_, end_ - begin_}; }
   size_t size() const { return end_ - begin_; }
   void consume(size_t n) {
     begin_ += n;
@@ -55,22 +71,72 @@ public:
   }
   // Space for at least `min` more bytes.
   asio::mutable_buffer prepare(size_t min = 4096) {
-    if (data_.size() - end_ < min) {
+    if (capacity_ - end_ < min) {
       if (begin_ > 0) {
-        std::memmove(data_.data(), data_.data() + begin_, end_ - begin_);
+        std::memmove(data_, data_ + begin_, end_ - begin_);
         end_ -= begin_;
         begin_ = 0;
       }
-      if (data_.size() - end_ < min) {
-        data_.resize(end_ + std::max(min, data_.size()));
+      if (capacity_ - end_ < min) {
+        grow(end_ + std::max(min, capacity_));
       }
     }
-    return asio::buffer(data_.data() + end_, data_.size() - end_);
+    return asio::buffer(data_ + end_, capacity_ - end_);
   }
   void commit(size_t n) { end_ += n; }
+  // Gives the storage of an empty buffer back; the next prepare() takes a block again.
+  void release() {
+    if (begin_ == end_) {
+      freeStorage();
+    }
+  }
 
 private:
-  std::vector<char> data_;
+  struct FreeList {
+    std::vector<char*> blocks;
+    ~FreeList() {
+      for (char* b : blocks) {
+        delete[] b;
+      }
+    }
+  };
+  static std::vector<char*>& freeBlocks() {
+    thread_local FreeList list;
+    return list.blocks;
+  }
+  void grow(size_t want) {
+    size_t cap = want <= kBlock ? kBlock : want;
+    char* fresh = nullptr;
+    if (cap == kBlock && !freeBlocks().empty()) {
+      fresh = freeBlocks().back();
+      freeBlocks().pop_back();
+    } else {
+      fresh = new char[cap];
+    }
+    if (data_ != nullptr) {
+      std::memcpy(fresh, data_ + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+      freeStorage();
+    }
+    data_ = fresh;
+    capacity_ = cap;
+  }
+  void freeStorage() {
+    if (data_ == nullptr) {
+      return;
+    }
+    if (capacity_ == kBlock && freeBlocks().size() < 1024) {
+      freeBlocks().push_back(data_);
+    } else {
+      delete[] data_;
+    }
+    data_ = nullptr;
+    capacity_ = 0;
+  }
+
+  char* data_ = nullptr;
+  size_t capacity_ = 0;
   size_t begin_ = 0;
   size_t end_ = 0;
 };
@@ -93,6 +159,8 @@ public:
   bool isTls() const { return ssl_ != nullptr; }
 
   asio::awaitable<size_t> readSome(asio::mutable_buffer b, error_code& ec);
+  // Returns when there is something to read (TLS: already decrypted, or bytes on the socket).
+  asio::awaitable<void> waitReadable(error_code& ec);
   asio::awaitable<void> writeAll(asio::const_buffer buf, error_code& ec);
   asio::awaitable<void> handshake(error_code& ec);
   // TLS: sends close_notify (RFC 8446 section 6.1); then shuts the sending side.
