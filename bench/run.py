@@ -205,7 +205,10 @@ def wrk_run(port, pid, seconds, conns):
     p = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",
                         f"https://127.0.0.1:{port}/"], capture_output=True, text=True)
     cpu = cpu_seconds(pid) - before
-    reqs = int(re.search(r"(\d+) requests in", p.stdout).group(1))
+    m = re.search(r"(\d+) requests in", p.stdout)
+    if not m:
+        raise RuntimeError(f"wrk failed against port {port}:\n{p.stdout}\n{p.stderr}")
+    reqs = int(m.group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", p.stdout)
     socket_errors = re.search(r"Socket errors: (.*)", p.stdout)
     return {"rps": reqs / seconds, "p50": parse_latency(p.stdout, "50"), "p99": parse_latency(p.stdout, "99"),

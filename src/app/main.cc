@@ -1,11 +1,15 @@
 // `gantry`: CLI wiring only; each subcommand lives in its own file.
 #include <CLI/CLI.hpp>
+#include <csignal>
 
 #include "app/commands.h"
 #include "common/log.h"
 #include "common/strings.h"
 
 int main(int argc, char** argv) {
+  // OpenSSL writes to sockets with write(2): a peer that has gone must be an EPIPE error, not a
+  // signal that kills the gateway.
+  signal(SIGPIPE, SIG_IGN);
   CLI::App app{"Gantry: an application gateway for containers (Gateway API, backend mTLS)"};
   app.require_subcommand(1);
   std::string logLevel = "info";

@@ -73,6 +73,31 @@ class HostileHttpTest(unittest.TestCase):
             self.assertEqual(s.curl("/"), (200, "Hello World!"))
             self.assertIsNone(s.gantry.proc.poll())
 
+    def test_clients_that_vanish_mid_response_do_not_hurt_the_gateway(self):
+        import socket
+        import ssl
+        with Scenario() as s:
+            big = os.path.join(s.nginx.dir, "dav", "files", "big.bin")
+            os.makedirs(os.path.dirname(big), exist_ok=True)
+            make_file(big, 32 * 1024 * 1024)
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            for _ in range(20):
+                # Ask for 32 MiB, then close without reading: the gateway's writes hit a closed socket.
+                c = ctx.wrap_socket(socket.create_connection(("127.0.0.1", s.gantry.port)),
+                                    server_hostname="frontend.com")
+                c.sendall(b"GET /files/big.bin HTTP/1.1\r\nHost: frontend.com\r\n\r\n")
+                c.recv(100)
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                c.close()  # RST
+            subprocess.run(["curl", "-sk", "--max-time", "0.3", "-o", "/dev/null", s.url("/files/big.bin")])
+            # A load generator that drops its 50 keep-alive connections at the end of its run.
+            for _ in range(2):
+                subprocess.run(["wrk", "-t1", "-c50", "-d1s", s.url("/")], capture_output=True, timeout=30)
+            self.assertIsNone(s.gantry.proc.poll(), s.gantry.logs())
+            self.assertEqual(s.curl("/"), (200, "Hello World!"))
+
 
 if __name__ == "__main__":
     unittest.main()
