@@ -5,6 +5,7 @@
 #include <functional>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <set>
 #include <cctype>
 
@@ -456,6 +457,31 @@ std::vector<HTTPRouteFilter> decodeFilters(const YAML::Node& n, const std::strin
         }
       }
       filter.requestRedirect = red;
+    } else if (filter.type == "CORS") {
+      auto c = f["cors"];
+      auto cp = join(p, "cors");
+      checkKeys(c, cp, {"allowOrigins", "allowCredentials", "allowMethods", "allowHeaders", "exposeHeaders", "maxAge"});
+      HTTPCORSFilter cors;
+      auto strings = [&](const char* key, std::vector<std::string>& out) {
+        eachItem(c[key], join(cp, key), [&](auto& v, auto& vp) { out.push_back(str(v, vp)); });
+      };
+      strings("allowOrigins", cors.allowOrigins);
+      strings("allowMethods", cors.allowMethods);
+      strings("allowHeaders", cors.allowHeaders);
+      strings("exposeHeaders", cors.exposeHeaders);
+      if (c["allowCredentials"]) {
+        cors.allowCredentials = boolean(c["allowCredentials"], join(cp, "allowCredentials"));
+      }
+      if (c["maxAge"]) {
+        cors.maxAge = static_cast<int32_t>(integer(c["maxAge"], join(cp, "maxAge"), 1, INT32_MAX));
+      }
+      // CEL of HTTPCORSFilter: "*" stands alone in allowOrigins and allowMethods.
+      for (const auto* list : {&cors.allowOrigins, &cors.allowMethods}) {
+        if (list->size() > 1 && std::find(list->begin(), list->end(), "*") != list->end()) {
+          fail(c, cp, "\"*\" must be the only entry where it is used");
+        }
+      }
+      filter.cors = cors;
     } else if (filter.type == "URLRewrite") {
       auto r = f["urlRewrite"];
       auto rp = join(p, "urlRewrite");

@@ -156,6 +156,16 @@ struct HTTPURLRewrite {
   std::optional<HTTPPathModifier> path;
 };
 
+// HTTPCORSFilter.
+struct HTTPCORSFilter {
+  std::vector<std::string> allowOrigins;
+  bool allowCredentials = false;
+  std::vector<std::string> allowMethods;
+  std::vector<std::string> allowHeaders;
+  std::vector<std::string> exposeHeaders;
+  int32_t maxAge = 5;
+};
+
 // One filter. Types Gantry does not implement yet are kept by name so that the rule can be
 // reported (UnsupportedValue) rather than silently served without them.
 struct HTTPRouteFilter {
@@ -164,6 +174,7 @@ struct HTTPRouteFilter {
   std::optional<HTTPHeaderFilter> responseHeaderModifier;
   std::optional<HTTPRequestRedirect> requestRedirect;
   std::optional<HTTPURLRewrite> urlRewrite;
+  std::optional<HTTPCORSFilter> cors;
 };
 
 struct HTTPBackendRef {

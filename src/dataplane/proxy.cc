@@ -294,6 +294,7 @@ private:
   std::chrono::steady_clock::time_point timerExpiry_;
   bool timerScheduled_ = false;
   UpstreamConn* upstream_ = nullptr; // the upstream connection in use, for timeouts
+  error_code ec0_;                   // scratch for writes whose error only ends the connection
 };
 
 awaitable<void> Connection::run() {
@@ -707,6 +708,65 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
                                            " path " + std::string(rv.path),
                                   &head);
   }
+  // HTTPCORSFilter: the gateway answers preflights itself; allowed origins get their headers on
+  // the backend's response.
+  std::string corsResponse;
+  if (route->cors) {
+    const auto& cors = *route->cors;
+    const std::string origin(head.header("origin"));
+    const bool allowed = !origin.empty() && corsOriginAllowed(cors, origin);
+    const bool star = cors.allowOrigins.size() == 1 && cors.allowOrigins[0] == "*";
+    if (allowed) {
+      corsResponse.append("access-control-allow-origin: ")
+          .append(star && !cors.allowCredentials ? "*" : origin)
+          .append("\r\n");
+      if (cors.allowCredentials) {
+        corsResponse.append("access-control-allow-credentials: true\r\n");
+      }
+    }
+    const std::string requestMethod(head.header("access-control-request-method"));
+    if (head.method == "OPTIONS" && !origin.empty() && !requestMethod.empty()) {
+      std::string out = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n";
+      if (allowed) {
+        out += corsResponse;
+        auto join = [](const std::vector<std::string>& v) {
+          std::string j;
+          for (const auto& x : v) {
+            j += (j.empty() ? "" : ", ") + x;
+          }
+          return j;
+        };
+        const bool anyMethod = cors.allowMethods.size() == 1 && cors.allowMethods[0] == "*";
+        out += "access-control-allow-methods: " +
+               (anyMethod ? (cors.allowCredentials ? requestMethod : std::string("*")) : join(cors.allowMethods)) +
+               "\r\n";
+        const std::string requestHeaders(head.header("access-control-request-headers"));
+        if (!requestHeaders.empty()) {
+          const bool anyHeader = cors.allowHeaders.size() == 1 && cors.allowHeaders[0] == "*";
+          out += "access-control-allow-headers: " +
+                 (anyHeader ? (cors.allowCredentials ? requestHeaders : std::string("*")) : join(cors.allowHeaders)) +
+                 "\r\n";
+        }
+        out += "access-control-max-age: " + std::to_string(cors.maxAge) + "\r\n";
+      }
+      const bool keep = head.keepAlive && head.body == http1::BodyKind::None;
+      if (!keep) {
+        out += "connection: close\r\n";
+      }
+      out += "\r\n";
+      in_.consume(head.headBytes);
+      worker_.metrics().countStatus(200);
+      co_await client_->writeAll(asio::buffer(out), ec0_);
+      co_return keep && !ec0_;
+    }
+    if (allowed && !cors.exposeHeaders.empty()) {
+      corsResponse += "access-control-expose-headers: ";
+      for (size_t i = 0; i < cors.exposeHeaders.size(); ++i) {
+        corsResponse += (i ? ", " : "") + cors.exposeHeaders[i];
+      }
+      corsResponse += "\r\n";
+    }
+  }
   if (route->redirect) {
     co_return co_await redirect(head, *route, *listener, host, rv.path, rv.query);
   }
@@ -878,6 +938,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   }
   appendMutation(out, route->responseHeaders);
   appendMutation(out, chosen->responseHeaders);
+  out.append(corsResponse);
   if (!keep) {
     out.append("connection: close\r\n");
   }

@@ -136,6 +136,7 @@ std::shared_ptr<const Snapshot> Snapshot::compile(const ir::Config& config, uint
         cr.responseHeaders = r.responseHeaders;
         cr.redirect = r.redirect;
         cr.rewrite = r.rewrite;
+        cr.cors = r.cors;
         auto compile = [&](const std::string& pattern) {
           auto re = std::make_shared<const re2::RE2>(pattern, re2::RE2::Quiet);
           if (!re->ok()) {
@@ -233,6 +234,60 @@ bool pathPrefixMatches(std::string_view prefix, std::string_view path) {
     return false;
   }
   return path.size() == prefix.size() || path[prefix.size()] == '/';
+}
+
+namespace {
+
+struct Origin {
+  std::string scheme;
+  std::string host;
+  std::string port;
+};
+
+std::optional<Origin> parseOrigin(std::string_view o) {
+  auto sep = o.find("://");
+  if (sep == std::string_view::npos) {
+    return std::nullopt;
+  }
+  Origin out;
+  out.scheme = toLower(o.substr(0, sep));
+  std::string_view rest = o.substr(sep + 3);
+  auto colon = rest.rfind(':');
+  if (colon != std::string_view::npos && rest.find(']') == std::string_view::npos) {
+    out.port = std::string(rest.substr(colon + 1));
+    rest = rest.substr(0, colon);
+  }
+  out.host = toLower(rest);
+  if (out.port.empty()) {
+    out.port = out.scheme == "https" ? "443" : out.scheme == "http" ? "80" : "";
+  }
+  return out;
+}
+
+} // namespace
+
+bool corsOriginAllowed(const ir::Cors& cors, std::string_view origin) {
+  auto req = parseOrigin(origin);
+  if (!req) {
+    return false;
+  }
+  for (const auto& allowed : cors.allowOrigins) {
+    if (allowed == "*") {
+      return true;
+    }
+    auto a = parseOrigin(allowed);
+    if (!a || a->scheme != req->scheme || a->port != req->port) {
+      continue;
+    }
+    if (a->host == req->host) {
+      return true;
+    }
+    if (startsWith(a->host, "*.") && req->host.size() > a->host.size() - 1 &&
+        endsWith(req->host, std::string_view(a->host).substr(1))) {
+      return true;
+    }
+  }
+  return false;
 }
 
 std::string rewritePath(const ir::PathModifier& modifier, std::string_view matchPrefix,

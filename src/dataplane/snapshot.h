@@ -34,6 +34,7 @@ struct CompiledRoute {
   std::optional<ir::HeaderMutation> responseHeaders;
   std::optional<ir::Redirect> redirect;
   std::optional<ir::Rewrite> rewrite;
+  std::optional<ir::Cors> cors;
   // RegularExpression matches, compiled once per snapshot (RE2: linear time).
   RegexConstSharedPtr pathRegex;
   std::vector<RegexConstSharedPtr> headerRegex; // parallel to match.headers; null for Exact
@@ -114,6 +115,10 @@ const CompiledRoute* matchRoute(const CompiledVirtualHost& vhost, const RequestV
 // HTTPPathModifier: ReplaceFullPath, or ReplacePrefixMatch of the route's `matchPrefix`.
 std::string rewritePath(const ir::PathModifier& modifier, std::string_view matchPrefix,
                         std::string_view path);
+
+// HTTPCORSFilter origin matching: "*", or scheme://host[:port] where a leftmost "*." matches any
+// number of labels and a missing port is the scheme's default.
+bool corsOriginAllowed(const ir::Cors& cors, std::string_view origin);
 
 // PathPrefix semantics of the Gateway API: element-wise ("/foo" matches "/foo" and "/foo/bar", not
 // "/foobar"); a trailing slash in the prefix is ignored.

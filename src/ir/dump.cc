@@ -109,6 +109,14 @@ nlohmann::json toJson(const Config& config) {
           if (r.redirect->path) red["path"] = pathJson(*r.redirect->path);
           rj["redirect"] = red;
         }
+        if (r.cors) {
+          rj["cors"] = {{"allowOrigins", r.cors->allowOrigins},
+                        {"allowCredentials", r.cors->allowCredentials},
+                        {"allowMethods", r.cors->allowMethods},
+                        {"allowHeaders", r.cors->allowHeaders},
+                        {"exposeHeaders", r.cors->exposeHeaders},
+                        {"maxAge", r.cors->maxAge}};
+        }
         if (r.rewrite) {
           nlohmann::json rw = nlohmann::json::object();
           if (r.rewrite->hostname) rw["hostname"] = *r.rewrite->hostname;

@@ -66,6 +66,17 @@ struct Rewrite {
   bool operator==(const Rewrite&) const = default;
 };
 
+// CORS: the gateway answers preflights and adds the response headers (HTTPCORSFilter).
+struct Cors {
+  std::vector<std::string> allowOrigins; // "*", or scheme://host[:port] with "*." host wildcards
+  bool allowCredentials = false;
+  std::vector<std::string> allowMethods;
+  std::vector<std::string> allowHeaders;
+  std::vector<std::string> exposeHeaders;
+  int32_t maxAge = 5;
+  bool operator==(const Cors&) const = default;
+};
+
 // One weighted choice of a route. `cluster` empty means the backend is invalid and the share of
 // traffic that picks it is answered with `status` (500), per the Gateway API.
 struct WeightedBackend {
@@ -90,6 +101,7 @@ struct Route {
   std::optional<HeaderMutation> responseHeaders;
   std::optional<Redirect> redirect; // set: answered by the gateway, no backend
   std::optional<Rewrite> rewrite;
+  std::optional<Cors> cors;
   bool operator==(const Route&) const = default;
 };
 

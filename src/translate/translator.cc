@@ -662,6 +662,7 @@ private:
     std::optional<ir::HeaderMutation> responseHeaders;
     std::optional<ir::Redirect> redirect;
     std::optional<ir::Rewrite> rewrite;
+    std::optional<ir::Cors> cors;
   };
 
   static ir::HeaderMutation mutation(const api::HTTPHeaderFilter& f) {
@@ -706,6 +707,10 @@ private:
         }
         red.status = r.statusCode;
         out.redirect = red;
+      } else if (ruleLevel && f.cors) {
+        const auto& c = *f.cors;
+        out.cors = ir::Cors{c.allowOrigins, c.allowCredentials, c.allowMethods, c.allowHeaders,
+                            c.exposeHeaders, c.maxAge};
       } else if (ruleLevel && f.urlRewrite) {
         out.rewrite = ir::Rewrite{f.urlRewrite->hostname, pathModifier(f.urlRewrite->path)};
       } else {
@@ -859,6 +864,7 @@ private:
         pr.route.responseHeaders = rf.responseHeaders;
         pr.route.redirect = rf.redirect;
         pr.route.rewrite = rf.rewrite;
+        pr.route.cors = rf.cors;
         // HTTPRouteTimeouts (GEP-1742): request and backendRequest, carried to the data plane.
         if (rule.requestTimeoutMs) {
           pr.route.requestTimeoutMs = static_cast<uint32_t>(std::min<int64_t>(*rule.requestTimeoutMs, UINT32_MAX));

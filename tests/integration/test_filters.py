@@ -93,3 +93,61 @@ class FiltersTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+CORS_ROUTE = """apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: cors, namespace: test-infra}
+spec:
+  parentRefs: [{name: gateway-01}]
+  hostnames: [cors.example]
+  rules:
+  - filters:
+    - type: CORS
+      cors:
+        allowOrigins: ["https://app.example", "https://*.trusted.example:8443"]
+        allowMethods: [GET, PUT]
+        allowHeaders: [X-Token]
+        exposeHeaders: [X-Backend-Keep]
+        allowCredentials: true
+        maxAge: 60
+    backendRefs: [{name: plain, port: 80}]
+"""
+
+
+class CorsTest(unittest.TestCase):
+    def test_preflights_are_answered_by_the_gateway_and_responses_carry_the_headers(self):
+        with Scenario(start_gantry=False) as s:
+            s.write("cors.yaml", CORS_ROUTE + "---\n" + ROUTES.split("---\n")[1] + "---\n" +
+                    endpoints("plain", s.nginx.http_port))
+            g = s.start_gantry()
+            p = g.port
+
+            def call(method, origin, *extra):
+                cmd = ["curl", "-sk", "-D-", "-X", method, "--resolve", f"cors.example:{p}:127.0.0.1",
+                       "-H", f"Origin: {origin}", *extra, f"https://cors.example:{p}/hdr"]
+                return subprocess.run(cmd, capture_output=True, text=True).stdout.lower()
+
+            pre = call("OPTIONS", "https://app.example", "-H", "Access-Control-Request-Method: PUT",
+                       "-H", "Access-Control-Request-Headers: X-Token")
+            self.assertIn("http/1.1 200", pre)
+            self.assertIn("access-control-allow-origin: https://app.example", pre)
+            self.assertIn("access-control-allow-credentials: true", pre)
+            self.assertIn("access-control-allow-methods: get, put", pre)
+            self.assertIn("access-control-allow-headers: x-token", pre)
+            self.assertIn("access-control-max-age: 60", pre)
+            self.assertNotIn("uri=", pre, "a preflight never reaches the backend")
+            # Wildcard host label matches any number of labels; the port must match.
+            deep = call("OPTIONS", "https://a.b.trusted.example:8443", "-H", "Access-Control-Request-Method: GET")
+            self.assertIn("access-control-allow-origin: https://a.b.trusted.example:8443", deep)
+            wrong_port = call("OPTIONS", "https://a.trusted.example", "-H", "Access-Control-Request-Method: GET")
+            self.assertNotIn("access-control-allow-origin", wrong_port)
+            # An actual request: the backend answers, the gateway adds the CORS headers.
+            got = call("GET", "https://app.example")
+            self.assertIn("http/1.1 200", got)
+            self.assertIn("access-control-allow-origin: https://app.example", got)
+            self.assertIn("access-control-expose-headers: x-backend-keep", got)
+            self.assertIn("uri=/hdr", got)
+            other = call("GET", "https://evil.example")
+            self.assertIn("http/1.1 200", other)
+            self.assertNotIn("access-control-allow-origin", other)
