@@ -1,0 +1,81 @@
+// Google Benchmark micro-benchmarks for the hot pieces of the data plane (not tests: no pass/fail;
+// figures go to docs/performance.md). Run: build/tests/dataplane_bench
+#include <benchmark/benchmark.h>
+
+#include <string>
+
+#include "dataplane/http1.h"
+#include "dataplane/snapshot.h"
+
+namespace gantry::dataplane {
+namespace {
+
+const std::string kRequest =
+    "GET /api/v1/items/42?verbose=1 HTTP/1.1\r\nHost: frontend.com\r\nUser-Agent: wrk\r\n"
+    "Accept: */*\r\nAccept-Encoding: gzip\r\nX-Request-Id: 5d3f1a2b-8c4e-4f6a-9b0d-1e2f3a4b5c6d\r\n"
+    "X-Forwarded-For: 192.0.2.1\r\nCookie: session=abcdef0123456789\r\n\r\n";
+
+void BM_ParseRequest(benchmark::State& state) {
+  for (auto _ : state) {
+    http1::Head head;
+    auto r = http1::parseRequest(kRequest, 60 * 1024, head);
+    benchmark::DoNotOptimize(r);
+    benchmark::DoNotOptimize(head);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kRequest.size()));
+}
+BENCHMARK(BM_ParseRequest);
+
+void BM_ChunkedDecode(benchmark::State& state) {
+  std::string body;
+  for (int i = 0; i < 64; ++i) {
+    body += "400\r\n" + std::string(1024, 'x') + "\r\n";
+  }
+  body += "0\r\n\r\n";
+  for (auto _ : state) {
+    http1::ChunkedDecoder d;
+    benchmark::DoNotOptimize(d.feed(body));
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK(BM_ChunkedDecode);
+
+// Route match in one virtual host with N PathPrefix routes; the request matches the last one
+// (the worst case of the first-match scan).
+void BM_RouteMatch(benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  ir::Config c;
+  ir::Listener l;
+  l.name = "gateway/ns/gw/http";
+  l.address = "127.0.0.1";
+  l.port = 8080;
+  l.protocol = "HTTP";
+  ir::VirtualHost vh;
+  vh.hostname = "*";
+  for (int i = 0; i < n; ++i) {
+    ir::Route r;
+    r.name = "route" + std::to_string(i);
+    r.match.pathType = "PathPrefix";
+    r.match.path = "/service-" + std::to_string(n - i) + "/api";
+    ir::WeightedBackend b;
+    b.cluster = "c";
+    r.backends.push_back(b);
+    vh.routes.push_back(r);
+  }
+  l.virtualHosts.push_back(vh);
+  c.listeners.push_back(l);
+  std::vector<std::string> errors;
+  auto snap = Snapshot::compile(c, 1, errors);
+  const auto* vhost = snap->port("127.0.0.1:8080")->listenerFor("x")->vhostFor("x");
+  std::vector<http1::Header> headers;
+  for (auto _ : state) {
+    const auto* r = matchRoute(*vhost, {"GET", "/service-1/api/items", "", &headers});
+    benchmark::DoNotOptimize(r);
+  }
+}
+BENCHMARK(BM_RouteMatch)->Arg(1000)->Arg(10000);
+
+} // namespace
+} // namespace gantry::dataplane
+
+BENCHMARK_MAIN();
