@@ -151,3 +151,47 @@ class CorsTest(unittest.TestCase):
             other = call("GET", "https://evil.example")
             self.assertIn("http/1.1 200", other)
             self.assertNotIn("access-control-allow-origin", other)
+
+
+class ReferenceGrantTest(unittest.TestCase):
+    def test_a_deleted_grant_revokes_access(self):
+        import os
+        from harness import wait_for
+        with Scenario(start_gantry=False) as s:
+            s.write("cross.yaml", f"""apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: cross, namespace: test-infra}}
+spec:
+  parentRefs: [{{name: gateway-01}}]
+  hostnames: [cross.example]
+  rules:
+  - backendRefs: [{{name: plain, namespace: backends, port: 80}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: plain, namespace: backends}}
+spec:
+  ports: [{{port: 80}}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {{name: plain, namespace: backends}}
+subsets:
+- addresses: [{{ip: 127.0.0.1}}]
+  ports: [{{port: {s.nginx.http_port}}}]
+""")
+            s.write("grant.yaml", """apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: allow-test-infra, namespace: backends}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: test-infra}]
+  to: [{group: "", kind: Service}]
+""")
+            g = s.start_gantry()
+            p = g.port
+            get = lambda: curl(f"https://cross.example:{p}/", resolve_port=p, host="cross.example")
+            self.assertEqual(get()[0], 200)
+            os.remove(os.path.join(s.config, "grant.yaml"))
+            wait_for(lambda: get()[0] == 500, timeout=2.0, what="the revoked grant to apply")
+            route = g.get("httproute", "cross", "-n", "test-infra", "-o", "yaml").stdout
+            self.assertIn("reason: RefNotPermitted", route)
