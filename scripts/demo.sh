@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build
-exec build/src/app/gantry demo "$@"
+exec build/src/gantry demo "$@"
