@@ -36,6 +36,10 @@ bool needsQuotes(const std::string& s) {
   if (s == ".inf" || s == "-.inf" || s == ".nan" || s == ".NaN" || s == ".Inf") {
     return true;
   }
+  // A YAML 1.1 timestamp (2023-06-19T21:04:55Z) is quoted, as kubectl prints it.
+  if (s.size() >= 10 && std::isdigit(static_cast<unsigned char>(s[0])) && s[4] == '-' && s[7] == '-') {
+    return true;
+  }
   const std::string special = ":#{}[],&*!|>'\"%@`";
   if (special.find(s[0]) != std::string::npos || s[0] == '-' || s[0] == '?' || s[0] == ' ' ||
       s.back() == ' ') {

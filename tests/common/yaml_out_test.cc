@@ -23,6 +23,7 @@ TEST(YamlOutTest, PrintsLikeKubectl) {
 }
 
 TEST(YamlOutTest, QuotesWhatYamlWouldMisread) {
+  EXPECT_EQ(toYaml(nlohmann::json{{"t", "2023-06-19T21:04:55Z"}}), "t: \"2023-06-19T21:04:55Z\"\n");
   nlohmann::json j = {{"a", "true"}, {"b", "443"}, {"c", "127.0.0.1"}, {"d", "1.5"}, {"e", "x: y"},
                       {"f", "-dash"}, {"g", "*.example.com"}, {"h", "line\nbreak"}};
   std::string out = toYaml(j);

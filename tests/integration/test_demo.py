@@ -10,6 +10,15 @@ from harness import GANTRY, curl, free_port, wait_for
 
 
 class DemoTest(unittest.TestCase):
+    def test_the_readme_demo_command_runs_the_binary_the_build_makes(self):
+        root = os.path.join(os.path.dirname(__file__), "..", "..")
+        with open(os.path.join(root, "scripts", "demo.sh")) as f:
+            exec_line = [l for l in f if l.startswith("exec ")][0]
+        binary = exec_line.split()[1]  # build/<path inside the build tree>
+        inside_build = binary.split("/", 1)[1]
+        self.assertTrue(os.path.realpath(GANTRY).endswith("/" + inside_build),
+                        f"scripts/demo.sh execs {binary}, but CMake builds {GANTRY}")
+
     def test_demo_serves_the_how_to_and_ctrl_c_leaves_nothing_running(self):
         admin = f"127.0.0.1:{free_port()}"
         proc = subprocess.Popen([GANTRY, "demo", "--admin", admin], stdout=subprocess.PIPE,
