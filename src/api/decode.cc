@@ -583,6 +583,21 @@ void decodeHTTPRoute(const YAML::Node& doc, HTTPRoute& r) {
         fail(n["backendRefs"], join(p, "backendRefs"), "a rule with a RequestRedirect filter cannot have backendRefs");
       }
     }
+    if (auto rt = n["retry"]) {
+      auto rp = join(p, "retry");
+      checkKeys(rt, rp, {"codes", "attempts", "backoff"});
+      HTTPRouteRule::Retry retry;
+      eachItem(rt["codes"], join(rp, "codes"), [&](auto& c, auto& cp) {
+        retry.codes.push_back(static_cast<int32_t>(integer(c, cp, 400, 599)));
+      });
+      if (rt["attempts"]) {
+        retry.attempts = static_cast<int32_t>(integer(rt["attempts"], join(rp, "attempts"), 1, 100));
+      }
+      if (rt["backoff"]) {
+        retry.backoffMs = durationMs(rt["backoff"], join(rp, "backoff"));
+      }
+      rule.retry = retry;
+    }
     if (auto t = n["timeouts"]) {
       auto tp = join(p, "timeouts");
       checkKeys(t, tp, {"request", "backendRequest"});

@@ -195,6 +195,13 @@ struct HTTPRouteRule {
   // timeouts (GEP-1742), in milliseconds; 0 disables.
   std::optional<int64_t> requestTimeoutMs;
   std::optional<int64_t> backendRequestTimeoutMs;
+  // retry (GEP-1731)
+  struct Retry {
+    std::vector<int32_t> codes;
+    int32_t attempts = 1;
+    int64_t backoffMs = 0;
+  };
+  std::optional<Retry> retry;
 };
 
 struct HTTPRoute : ObjectBase {

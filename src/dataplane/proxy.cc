@@ -382,7 +382,7 @@ awaitable<bool> Connection::localReply(int status, const std::string& cause, con
   }
   std::string body = std::to_string(status) + " " + reasonPhrase(status) + "\n";
   // A request whose body we did not read cannot be followed by another on this connection.
-  bool keep = head != nullptr && head->keepAlive && head->body == http1::BodyKind::None && status < 500;
+  bool keep = head != nullptr && head->keepAlive && head->body == http1::BodyKind::None;
   if (head != nullptr) {
     in_.consume(head->headBytes);
   }
@@ -814,110 +814,152 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   if (cluster->ir.endpoints.empty()) {
     co_return co_await localReply(503, cluster->ir.name + " has no ready endpoints", &head, route->name);
   }
-  const auto& ep = cluster->ir.endpoints[worker_.nextRoundRobin() % cluster->ir.endpoints.size()];
-  std::string key = cluster->ir.name + "|" + ep.address + ":" + std::to_string(ep.port) + "|" +
-                    std::to_string(snapshot_->version());
-
   std::string requestId(head.header("x-request-id"));
   if (requestId.empty()) {
     requestId = uuid4(worker_);
   }
   std::string upstreamHead = buildUpstreamHead(head, requestId, *route, *chosen, rv.path, rv.query);
   const bool hasBody = head.body != http1::BodyKind::None;
+  // What the rest needs of the request once its head leaves the read buffer.
+  const std::string method(head.method);
+  const std::string requestTarget(head.target);
+  const bool clientKeepAlive = head.keepAlive;
+  in_.consume(head.headBytes);
+  auto fail = [&](int status, const std::string& cause) -> awaitable<bool> {
+    upstream_ = nullptr;
+    worker_.metrics().countStatus(status);
+    spdlog::warn("{} {} {} route={}: {}", status, method, requestTarget, route->name, cause);
+    std::string body = std::to_string(status) + " " + reasonPhrase(status) + "\n";
+    std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) +
+                      "\r\ncontent-type: text/plain\r\ncontent-length: " + std::to_string(body.size()) +
+                      "\r\nconnection: close\r\n\r\n" + body;
+    co_await client_->writeAll(asio::buffer(out), ec0_);
+    co_return false;
+  };
+  // HTTPRouteRetry (GEP-1731): `attempts` upstream tries in all, on the listed status codes and on
+  // connection errors, `backoff` apart, within the request timeout. Only requests without a body
+  // are retried: a streamed body cannot be sent twice.
+  const int maxTries = route->retry && !hasBody ? std::max<int>(1, route->retry->attempts) : 1;
   std::string failure;
   std::unique_ptr<UpstreamConn> up;
   error_code ec;
-  // A pooled connection may have been closed by the backend at the moment we reuse it: retry once
-  // on a fresh connection when nothing of the request body has been consumed yet.
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    up = attempt == 0 ? worker_.pool().take(key) : nullptr;
-    bool reused = up != nullptr;
-    if (reused) {
-      worker_.metrics().upstreamReuses.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      up = co_await connectUpstream(*cluster, ep, key, failure);
-      if (!up) {
-        worker_.metrics().upstreamFailures.fetch_add(1, std::memory_order_relaxed);
-        int status = timedOut_ == TimeoutPhase::Connect ? 504 : 502;
-        timedOut_ = TimeoutPhase::None;
-        co_return co_await localReply(status, "upstream " + cluster->ir.name + ": " + failure, &head,
-                                      route->name);
+  http1::Head resp;
+  for (int tryNo = 1;; ++tryNo) {
+    const bool lastTry = tryNo >= maxTries;
+    if (tryNo > 1) {
+      asio::steady_timer backoff(worker_.context(), std::chrono::milliseconds(route->retry->backoffMs));
+      co_await backoff.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+    const auto& ep = cluster->ir.endpoints[worker_.nextRoundRobin() % cluster->ir.endpoints.size()];
+    const std::string key = cluster->ir.name + "|" + ep.address + ":" + std::to_string(ep.port) + "|" +
+                            std::to_string(snapshot_->version());
+    const std::string where = "upstream " + cluster->ir.name + " " + ep.address + ":" + std::to_string(ep.port);
+    // A pooled connection may have been closed by the backend at the moment we reuse it: one more
+    // go on a fresh connection when nothing of the request body has been consumed yet.
+    bool connected = false;
+    for (int fresh = 0; fresh < 2 && !connected; ++fresh) {
+      up = fresh == 0 ? worker_.pool().take(key) : nullptr;
+      const bool reused = up != nullptr;
+      if (reused) {
+        worker_.metrics().upstreamReuses.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        up = co_await connectUpstream(*cluster, ep, key, failure);
+        if (!up) {
+          worker_.metrics().upstreamFailures.fetch_add(1, std::memory_order_relaxed);
+          break;
+        }
+      }
+      arm(attemptTimeout, TimeoutPhase::Request);
+      upstream_ = up.get();
+      if (hasBody) {
+        connected = true; // the head goes out with the first body bytes (relayBody)
+        break;
+      }
+      co_await up->stream.writeAll(asio::buffer(upstreamHead), ec);
+      if (!ec) {
+        connected = true;
+      } else {
+        failure = "writing the request to the backend failed: " + ec.message();
+        up->stream.close();
+        up.reset();
+        upstream_ = nullptr;
+        if (!reused) {
+          break;
+        }
       }
     }
-    arm(attemptTimeout, TimeoutPhase::Request);
-    upstream_ = up.get();
-    if (hasBody) {
-      break; // the head goes out with the first body bytes (relayBody)
+    if (!connected) {
+      const int status = timedOut_ == TimeoutPhase::Connect ? 504 : 502;
+      timedOut_ = TimeoutPhase::None;
+      if (!lastTry) {
+        spdlog::info("retrying {} {} after: {}", method, requestTarget, failure);
+        continue;
+      }
+      co_return co_await fail(status, "upstream " + cluster->ir.name + ": " + failure);
     }
-    co_await up->stream.writeAll(asio::buffer(upstreamHead), ec);
-    if (ec && reused && !hasBody) {
+    if (hasBody) {
+      if (head.expectContinue) {
+        // RFC 9110 section 10.1.1: we answer the expectation ourselves and do not forward it.
+        static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        co_await client_->writeAll(asio::buffer(kContinue), ec);
+      }
+      const auto requestEnd =
+          co_await relayBody(*client_, in_, up->stream, head.body, head.contentLength, upstreamHead);
+      if (requestEnd != RelayEnd::Complete) {
+        co_return co_await fail(502, where + ": " +
+                                         (requestEnd == RelayEnd::ReadFailed  ? "the client closed during the request body"
+                                          : requestEnd == RelayEnd::Malformed ? "malformed chunked request body"
+                                                                              : "writing the request body to the backend failed"));
+      }
+    }
+    // Response head (interim 1xx responses are relayed as they come).
+    bool gotHead = false;
+    std::string headFailure;
+    int headStatus = 502;
+    while (true) {
+      resp = http1::Head{};
+      auto r = http1::parseResponse(up->buf.view(), kMaxResponseHead, method, resp);
+      if (r.status == http1::ParseStatus::Error) {
+        headFailure = r.error;
+        break;
+      }
+      if (r.status == http1::ParseStatus::Done) {
+        if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
+          co_await client_->writeAll(asio::buffer(up->buf.view().data(), resp.headBytes), ec);
+          up->buf.consume(resp.headBytes);
+          continue;
+        }
+        gotHead = true;
+        break;
+      }
+      size_t n = co_await up->stream.readSome(up->buf.prepare(16 * 1024), ec);
+      if (ec || n == 0) {
+        const bool timeout = timedOut_ == TimeoutPhase::Request;
+        timedOut_ = TimeoutPhase::None;
+        headStatus = timeout ? 504 : 502;
+        headFailure = timeout ? "no response within " + std::to_string(attemptTimeout.count()) + "ms"
+                              : "backend closed the connection before responding" +
+                                    (ec ? " (" + ec.message() + ")" : std::string());
+        break;
+      }
+      up->buf.commit(n);
+    }
+    if (!gotHead) {
       up->stream.close();
-      up.reset();
+      if (!lastTry) {
+        spdlog::info("retrying {} {} after {}: {}", method, requestTarget, where, headFailure);
+        continue;
+      }
+      co_return co_await fail(headStatus, where + ": " + headFailure);
+    }
+    if (!lastTry && route->retry &&
+        std::find(route->retry->codes.begin(), route->retry->codes.end(), resp.status) != route->retry->codes.end()) {
+      spdlog::info("retrying {} {}: {} answered {}", method, requestTarget, where, resp.status);
+      up->stream.close(); // its response body is not wanted
       upstream_ = nullptr;
       continue;
     }
-    if (ec) {
-      failure = "writing the request to the backend failed: " + ec.message();
-      upstream_ = nullptr;
-      co_return co_await localReply(502, "upstream " + cluster->ir.name + ": " + failure, &head,
-                                    route->name);
-    }
     break;
-  }
-  if (head.expectContinue) {
-    // RFC 9110 section 10.1.1: we answer the expectation ourselves and do not forward it.
-    static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    co_await client_->writeAll(asio::buffer(kContinue), ec);
-  }
-  in_.consume(head.headBytes);
-  // From here on `head`'s views into in_ may be invalidated by reads; keep what we still need.
-  const std::string method(head.method);
-  const std::string target0(head.target);
-  const bool clientKeepAlive = head.keepAlive;
-  if (!hasBody) {
-    upstreamHead.clear(); // already sent
-  }
-  const auto requestEnd = co_await relayBody(*client_, in_, up->stream, head.body, head.contentLength, upstreamHead);
-  if (requestEnd != RelayEnd::Complete) {
-    failure = requestEnd == RelayEnd::ReadFailed    ? "the client closed during the request body"
-              : requestEnd == RelayEnd::Malformed   ? "malformed chunked request body"
-                                                     : "writing the request body to the backend failed";
-    upstream_ = nullptr;
-    co_await localReply(502, "upstream " + cluster->ir.name + ": " + failure, nullptr, route->name);
-    co_return false;
-  }
-  // Response head (skipping interim 1xx responses, which are relayed as they come).
-  http1::Head resp;
-  while (true) {
-    resp = http1::Head{};
-    auto r = http1::parseResponse(up->buf.view(), kMaxResponseHead, method, resp);
-    if (r.status == http1::ParseStatus::Error) {
-      upstream_ = nullptr;
-      co_return co_await localReply(502, "upstream " + cluster->ir.name + ": " + r.error, nullptr,
-                                    route->name);
-    }
-    if (r.status == http1::ParseStatus::Done) {
-      if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
-        co_await client_->writeAll(asio::buffer(up->buf.view().data(), resp.headBytes), ec);
-        up->buf.consume(resp.headBytes);
-        continue;
-      }
-      break;
-    }
-    size_t n = co_await up->stream.readSome(up->buf.prepare(16 * 1024), ec);
-    if (ec || n == 0) {
-      upstream_ = nullptr;
-      bool timeout = timedOut_ == TimeoutPhase::Request;
-      timedOut_ = TimeoutPhase::None;
-      std::string why = timeout ? "no response within " + std::to_string(attemptTimeout.count()) + "ms"
-                                : "backend closed the connection before responding" +
-                                      (ec ? " (" + ec.message() + ")" : std::string());
-      co_return co_await localReply(timeout ? 504 : 502, "upstream " + cluster->ir.name + " " +
-                                                            ep.address + ":" + std::to_string(ep.port) +
-                                                            ": " + why,
-                                    nullptr, route->name);
-    }
-    up->buf.commit(n);
   }
   arm(kIdleTimeout, TimeoutPhase::Body);
   worker_.metrics().countStatus(resp.status);
@@ -954,7 +996,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   const bool sameSnapshot = worker_.snapshot() && worker_.snapshot()->version() == snapshot_->version();
   if (ok && sameSnapshot && up->stream.ssl() != nullptr) {
     // TLS 1.3 tickets arrive after the handshake: by now the response has carried them in.
-    worker_.pool().storeSession(key, up->stream.ssl());
+    worker_.pool().storeSession(up->poolKey, up->stream.ssl());
   }
   if (ok && upstreamReusable && up->buf.size() == 0 && sameSnapshot) {
     worker_.pool().put(std::move(up));

@@ -35,6 +35,7 @@ struct CompiledRoute {
   std::optional<ir::Redirect> redirect;
   std::optional<ir::Rewrite> rewrite;
   std::optional<ir::Cors> cors;
+  std::optional<ir::Route::Retry> retry;
   // RegularExpression matches, compiled once per snapshot (RE2: linear time).
   RegexConstSharedPtr pathRegex;
   std::vector<RegexConstSharedPtr> headerRegex; // parallel to match.headers; null for Exact

@@ -109,6 +109,9 @@ nlohmann::json toJson(const Config& config) {
           if (r.redirect->path) red["path"] = pathJson(*r.redirect->path);
           rj["redirect"] = red;
         }
+        if (r.retry) {
+          rj["retry"] = {{"codes", r.retry->codes}, {"attempts", r.retry->attempts}, {"backoffMs", r.retry->backoffMs}};
+        }
         if (r.cors) {
           rj["cors"] = {{"allowOrigins", r.cors->allowOrigins},
                         {"allowCredentials", r.cors->allowCredentials},

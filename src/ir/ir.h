@@ -102,6 +102,13 @@ struct Route {
   std::optional<Redirect> redirect; // set: answered by the gateway, no backend
   std::optional<Rewrite> rewrite;
   std::optional<Cors> cors;
+  struct Retry {
+    std::vector<int32_t> codes;
+    int32_t attempts = 1; // upstream tries in all
+    uint32_t backoffMs = 0;
+    bool operator==(const Retry&) const = default;
+  };
+  std::optional<Retry> retry;
   bool operator==(const Route&) const = default;
 };
 

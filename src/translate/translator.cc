@@ -865,6 +865,11 @@ private:
         pr.route.redirect = rf.redirect;
         pr.route.rewrite = rf.rewrite;
         pr.route.cors = rf.cors;
+        if (rule.retry) {
+          // HTTPRouteRetry (GEP-1731): attempts counts every upstream try.
+          pr.route.retry = ir::Route::Retry{rule.retry->codes, rule.retry->attempts,
+                                            static_cast<uint32_t>(std::min<int64_t>(rule.retry->backoffMs, UINT32_MAX))};
+        }
         // HTTPRouteTimeouts (GEP-1742): request and backendRequest, carried to the data plane.
         if (rule.requestTimeoutMs) {
           pr.route.requestTimeoutMs = static_cast<uint32_t>(std::min<int64_t>(*rule.requestTimeoutMs, UINT32_MAX));

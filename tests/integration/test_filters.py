@@ -195,3 +195,60 @@ spec:
             wait_for(lambda: get()[0] == 500, timeout=2.0, what="the revoked grant to apply")
             route = g.get("httproute", "cross", "-n", "test-infra", "-o", "yaml").stdout
             self.assertIn("reason: RefNotPermitted", route)
+
+
+class RetryTest(unittest.TestCase):
+    def test_retries_on_listed_codes_up_to_the_attempts(self):
+        import http.server
+        import threading
+        from test_listeners import endpoints as eps
+        seen = {"n": 0}
+
+        class FlakyBackend(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):  # noqa: N802 - the stdlib's name
+                seen["n"] += 1
+                ok = seen["n"] % 3 == 0  # fails twice, then succeeds
+                body = f"try {seen['n']}".encode()
+                self.send_response(200 if ok else 500)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyBackend)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.shutdown)
+        with Scenario(start_gantry=False) as s:
+            s.write("retry.yaml", """apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: retry, namespace: test-infra}
+spec:
+  parentRefs: [{name: gateway-01}]
+  hostnames: [retry.example]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /three}}]
+    retry: {codes: [500], attempts: 3, backoff: 10ms}
+    backendRefs: [{name: flaky, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /two}}]
+    retry: {codes: [500], attempts: 2, backoff: 10ms}
+    backendRefs: [{name: flaky, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: flaky, namespace: test-infra}
+spec:
+  ports: [{port: 80}]
+---
+""" + eps("flaky", server.server_address[1]))
+            g = s.start_gantry()
+            p = g.port
+            get = lambda path: curl(f"https://retry.example:{p}{path}", resolve_port=p, host="retry.example")
+            self.assertEqual(get("/three"), (200, "try 3"))
+            self.assertEqual(seen["n"], 3)
+            code, body = get("/two")  # tries 4 and 5 fail: attempts exhausted, the last answer goes out
+            self.assertEqual((code, body), (500, "try 5"))
+            self.assertIn("retrying GET /three", g.logs())
