@@ -457,6 +457,39 @@ std::vector<HTTPRouteFilter> decodeFilters(const YAML::Node& n, const std::strin
         }
       }
       filter.requestRedirect = red;
+    } else if (filter.type == "RequestMirror") {
+      auto m = f["requestMirror"];
+      auto mp = join(p, "requestMirror");
+      checkKeys(m, mp, {"backendRef", "percent", "fraction"});
+      HTTPRequestMirror mirror;
+      auto b = m["backendRef"];
+      auto bp = join(mp, "backendRef");
+      checkKeys(b, bp, {"group", "kind", "name", "namespace", "port"});
+      mirror.group = optStr(b, "group", bp).value_or("");
+      mirror.kind = optStr(b, "kind", bp).value_or("Service");
+      mirror.name = str(b["name"], join(bp, "name"));
+      mirror.ns = optStr(b, "namespace", bp);
+      if (b["port"]) {
+        mirror.port = static_cast<int32_t>(integer(b["port"], join(bp, "port"), 1, 65535));
+      }
+      if (m["percent"] && m["fraction"]) {
+        fail(m, mp, "percent and fraction cannot both be set");
+      }
+      if (m["percent"]) {
+        mirror.numerator = static_cast<int32_t>(integer(m["percent"], join(mp, "percent"), 0, 100));
+      }
+      if (auto fr = m["fraction"]) {
+        auto fp = join(mp, "fraction");
+        checkKeys(fr, fp, {"numerator", "denominator"});
+        mirror.numerator = static_cast<int32_t>(integer(fr["numerator"], join(fp, "numerator"), 0, INT32_MAX));
+        if (fr["denominator"]) {
+          mirror.denominator = static_cast<int32_t>(integer(fr["denominator"], join(fp, "denominator"), 1, INT32_MAX));
+        }
+        if (mirror.numerator > mirror.denominator) {
+          fail(fr, fp, "numerator must not exceed denominator");
+        }
+      }
+      filter.requestMirror = mirror;
     } else if (filter.type == "CORS") {
       auto c = f["cors"];
       auto cp = join(p, "cors");

@@ -166,6 +166,17 @@ struct HTTPCORSFilter {
   int32_t maxAge = 5;
 };
 
+// HTTPRequestMirrorFilter.
+struct HTTPRequestMirror {
+  std::string group;
+  std::string kind = "Service";
+  std::string name;
+  std::optional<std::string> ns;
+  std::optional<int32_t> port;
+  int32_t numerator = 100; // percent, or fraction numerator
+  int32_t denominator = 100;
+};
+
 // One filter. Types Gantry does not implement yet are kept by name so that the rule can be
 // reported (UnsupportedValue) rather than silently served without them.
 struct HTTPRouteFilter {
@@ -175,6 +186,7 @@ struct HTTPRouteFilter {
   std::optional<HTTPRequestRedirect> requestRedirect;
   std::optional<HTTPURLRewrite> urlRewrite;
   std::optional<HTTPCORSFilter> cors;
+  std::optional<HTTPRequestMirror> requestMirror;
 };
 
 struct HTTPBackendRef {

@@ -186,6 +186,69 @@ enum class TimeoutPhase {
   Body,      // streaming a body (idle between reads)
 };
 
+// RequestMirror: the request's head goes to one endpoint of the mirror cluster on a connection
+// of its own; the answer is read up to its head and dropped. Runs detached: the real request
+// never waits for it. The snapshot is held so that the cluster outlives the mirror.
+awaitable<void> mirrorRequest(Worker& w, SnapshotConstSharedPtr snap, std::string clusterName,
+                              std::string head, std::string method) {
+  const ClusterEntry* cluster = snap->cluster(clusterName);
+  if (cluster == nullptr || cluster->ir.endpoints.empty() || cluster->ir.tlsError ||
+      (cluster->ir.tls && !cluster->tlsContext)) {
+    co_return;
+  }
+  const auto& ep = cluster->ir.endpoints[w.nextRoundRobin() % cluster->ir.endpoints.size()];
+  error_code ec;
+  auto addr = asio::ip::make_address(ep.address, ec);
+  if (ec) {
+    co_return;
+  }
+  struct Holder {
+    explicit Holder(asio::io_context& ctx) : sock(ctx) {}
+    tcp::socket sock;
+    std::optional<Stream> stream;
+  };
+  auto h = std::make_shared<Holder>(w.context());
+  asio::steady_timer guard(w.context(), std::chrono::seconds(10)); // the whole mirror, at most
+  guard.async_wait([h](error_code e) {
+    if (!e) {
+      error_code ignored;
+      h->stream ? h->stream->close() : (void)h->sock.close(ignored);
+    }
+  });
+  co_await h->sock.async_connect(tcp::endpoint(addr, ep.port), asio::redirect_error(use_awaitable, ec));
+  if (ec) {
+    spdlog::debug("mirror to {}: connect failed: {}", clusterName, ec.message());
+    co_return;
+  }
+  if (cluster->tlsContext) {
+    h->stream.emplace(std::move(h->sock), cluster->tlsContext->native_handle(), false);
+    tls::configureClient(h->stream->ssl(), *cluster->ir.tls);
+    co_await h->stream->handshake(ec);
+  } else {
+    h->stream.emplace(std::move(h->sock));
+  }
+  if (!ec) {
+    co_await h->stream->writeAll(asio::buffer(head), ec);
+  }
+  Buffer buf;
+  while (!ec) {
+    http1::Head resp;
+    if (http1::parseResponse(buf.view(), kMaxResponseHead, method, resp).status != http1::ParseStatus::Incomplete) {
+      break;
+    }
+    size_t n = co_await h->stream->readSome(buf.prepare(4096), ec);
+    if (n == 0) {
+      break;
+    }
+    buf.commit(n);
+  }
+  if (ec) {
+    spdlog::debug("mirror to {}: {}", clusterName, ec.message());
+  }
+  h->stream->close();
+  guard.cancel();
+}
+
 // How a body relay ended.
 enum class RelayEnd {
   Complete,    // the whole body went through
@@ -836,6 +899,15 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
     co_await client_->writeAll(asio::buffer(out), ec0_);
     co_return false;
   };
+  if (!hasBody) {
+    for (const auto& m : route->mirrors) {
+      // percent / fraction of the requests (spec 2.4); the mirror runs beside the real request.
+      if (worker_.random() % m.denominator < m.numerator) {
+        asio::co_spawn(worker_.context(), mirrorRequest(worker_, snapshot_, m.cluster, upstreamHead, method),
+                       asio::detached);
+      }
+    }
+  }
   // HTTPRouteRetry (GEP-1731): `attempts` upstream tries in all, on the listed status codes and on
   // connection errors, `backoff` apart, within the request timeout. Only requests without a body
   // are retried: a streamed body cannot be sent twice.

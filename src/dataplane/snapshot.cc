@@ -138,6 +138,7 @@ std::shared_ptr<const Snapshot> Snapshot::compile(const ir::Config& config, uint
         cr.rewrite = r.rewrite;
         cr.cors = r.cors;
         cr.retry = r.retry;
+        cr.mirrors = r.mirrors;
         auto compile = [&](const std::string& pattern) {
           auto re = std::make_shared<const re2::RE2>(pattern, re2::RE2::Quiet);
           if (!re->ok()) {

@@ -36,6 +36,7 @@ struct CompiledRoute {
   std::optional<ir::Rewrite> rewrite;
   std::optional<ir::Cors> cors;
   std::optional<ir::Route::Retry> retry;
+  std::vector<ir::Route::Mirror> mirrors;
   // RegularExpression matches, compiled once per snapshot (RE2: linear time).
   RegexConstSharedPtr pathRegex;
   std::vector<RegexConstSharedPtr> headerRegex; // parallel to match.headers; null for Exact

@@ -109,6 +109,13 @@ nlohmann::json toJson(const Config& config) {
           if (r.redirect->path) red["path"] = pathJson(*r.redirect->path);
           rj["redirect"] = red;
         }
+        if (!r.mirrors.empty()) {
+          auto ms = nlohmann::json::array();
+          for (const auto& m : r.mirrors) {
+            ms.push_back({{"cluster", m.cluster}, {"fraction", std::to_string(m.numerator) + "/" + std::to_string(m.denominator)}});
+          }
+          rj["mirrors"] = ms;
+        }
         if (r.retry) {
           rj["retry"] = {{"codes", r.retry->codes}, {"attempts", r.retry->attempts}, {"backoffMs", r.retry->backoffMs}};
         }

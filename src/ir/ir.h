@@ -109,6 +109,14 @@ struct Route {
     bool operator==(const Retry&) const = default;
   };
   std::optional<Retry> retry;
+  // RequestMirror: copies of the request (without body) to these clusters; answers discarded.
+  struct Mirror {
+    std::string cluster;
+    uint32_t numerator = 100;
+    uint32_t denominator = 100;
+    bool operator==(const Mirror&) const = default;
+  };
+  std::vector<Mirror> mirrors;
   bool operator==(const Route&) const = default;
 };
 

@@ -663,6 +663,7 @@ private:
     std::optional<ir::Redirect> redirect;
     std::optional<ir::Rewrite> rewrite;
     std::optional<ir::Cors> cors;
+    std::vector<api::HTTPRequestMirror> mirrors; // resolved by attach()
   };
 
   static ir::HeaderMutation mutation(const api::HTTPHeaderFilter& f) {
@@ -707,6 +708,8 @@ private:
         }
         red.status = r.statusCode;
         out.redirect = red;
+      } else if (ruleLevel && f.requestMirror) {
+        out.mirrors.push_back(*f.requestMirror);
       } else if (ruleLevel && f.cors) {
         const auto& c = *f.cors;
         out.cors = ir::Cors{c.allowOrigins, c.allowCredentials, c.allowMethods, c.allowHeaders,
@@ -823,6 +826,21 @@ private:
         unsupported = *why;
         ruleOk = false;
       }
+      // RequestMirror backends resolve like backendRefs; an unusable one is reported
+      // (ResolvedRefs) and dropped, never failing the request itself (spec 2.4).
+      std::vector<ir::Route::Mirror> mirrors;
+      for (const auto& m : rf.mirrors) {
+        api::HTTPBackendRef ref;
+        ref.group = m.group;
+        ref.kind = m.kind;
+        ref.name = m.name;
+        ref.ns = m.ns;
+        ref.port = m.port;
+        auto wb = backend(r, ref, problem, gs);
+        if (wb.status == 0) {
+          mirrors.push_back({wb.cluster, static_cast<uint32_t>(m.numerator), static_cast<uint32_t>(m.denominator)});
+        }
+      }
       std::vector<ir::WeightedBackend> backends;
       for (const auto& b : rule.backendRefs) {
         auto wb = backend(r, b, problem, gs);
@@ -865,6 +883,7 @@ private:
         pr.route.redirect = rf.redirect;
         pr.route.rewrite = rf.rewrite;
         pr.route.cors = rf.cors;
+        pr.route.mirrors = mirrors;
         if (rule.retry) {
           // HTTPRouteRetry (GEP-1731): attempts counts every upstream try.
           pr.route.retry = ir::Route::Retry{rule.retry->codes, rule.retry->attempts,

@@ -252,3 +252,78 @@ spec:
             code, body = get("/two")  # tries 4 and 5 fail: attempts exhausted, the last answer goes out
             self.assertEqual((code, body), (500, "try 5"))
             self.assertIn("retrying GET /three", g.logs())
+
+
+class MirrorTest(unittest.TestCase):
+    def test_requests_are_mirrored_and_the_mirror_answer_is_dropped(self):
+        import http.server
+        import threading
+        import time
+        from harness import wait_for
+        from test_listeners import endpoints as eps
+        mirrored = []
+
+        class Mirror(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):  # noqa: N802
+                mirrored.append((self.path, self.headers.get("Host")))
+                time.sleep(0.5)  # a slow mirror must not delay the real answer
+                body = b"from the mirror"
+                self.send_response(500)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Mirror)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.shutdown)
+        with Scenario(start_gantry=False) as s:
+            s.write("mirror.yaml", """apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: mirror, namespace: test-infra}
+spec:
+  parentRefs: [{name: gateway-01}]
+  hostnames: [mirror.example]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /all}}]
+    filters:
+    - type: RequestMirror
+      requestMirror: {backendRef: {name: shadow, port: 80}}
+    backendRefs: [{name: plain, port: 80}]
+  - matches: [{path: {type: PathPrefix, value: /none}}]
+    filters:
+    - type: RequestMirror
+      requestMirror: {backendRef: {name: shadow, port: 80}, percent: 0}
+    backendRefs: [{name: plain, port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: shadow, namespace: test-infra}
+spec:
+  ports: [{port: 80}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: plain, namespace: test-infra}
+spec:
+  ports: [{port: 80}]
+---
+""" + eps("shadow", server.server_address[1]) + "---\n" + eps("plain", s.nginx.http_port))
+            g = s.start_gantry()
+            p = g.port
+            get = lambda path: curl(f"https://mirror.example:{p}{path}", resolve_port=p, host="mirror.example")
+            start = time.monotonic()
+            code, body = get("/all/x?q=1")
+            self.assertLess(time.monotonic() - start, 0.45, "the real request waited for the mirror")
+            self.assertEqual(code, 200)
+            self.assertIn("plain host=mirror.example path=/all/x", body)
+            wait_for(lambda: mirrored, timeout=3.0, what="the mirrored request")
+            self.assertEqual(mirrored[0], ("/all/x?q=1", f"mirror.example:{p}"))
+            for _ in range(5):
+                self.assertEqual(get("/none")[0], 200)
+            time.sleep(0.3)
+            self.assertEqual(len(mirrored), 1, "percent 0 mirrors nothing")
