@@ -247,7 +247,6 @@ class TimeoutTest(unittest.TestCase):
     def test_a_backend_that_never_answers_gets_504_after_the_route_timeout(self):
         import socket
         import threading
-        import time
         hole = socket.socket()
         hole.bind(("127.0.0.1", 0))
         hole.listen()
@@ -285,10 +284,9 @@ spec:
 ---
 {endpoints("slow", hole.getsockname()[1])}""")
             g = s.start_gantry()
-            start = time.monotonic()
+            # The backend never answers: only the route's 500ms timeout can produce this 504 (the
+            # gateway's default is 60 s, past curl's 30 s limit).
             code, body = curl(f"https://slow.example:{g.port}/", resolve_port=g.port, host="slow.example")
-            elapsed = time.monotonic() - start
             self.assertEqual(code, 504, body)
-            self.assertLess(elapsed, 5.0)
             self.assertIn("no response within 500ms", g.logs())
             self.assertEqual(s.curl("/")[0], 200, "other routes are unaffected")

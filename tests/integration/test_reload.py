@@ -30,9 +30,8 @@ class ReloadTest(unittest.TestCase):
         with Scenario() as s:
             self.assertEqual(s.curl("/")[0], 200)
             s.write("httproute.yaml", ROUTE_WITH_PATH)
-            start = time.monotonic()
+            # The requirement: an edit takes effect within 2 s.
             wait_for(lambda: s.curl("/")[0] == 404, timeout=2.0, what="the edit to apply")
-            self.assertLess(time.monotonic() - start, 2.0)
             self.assertEqual(s.curl("/v2/x")[0], 200)
             route = s.gantry.get("httproute", "https-route", "-n", "test-infra", "-o", "yaml").stdout
             self.assertIn("generation: 2", route)
