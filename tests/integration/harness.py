@@ -355,3 +355,29 @@ class Scenario(contextlib.ExitStack):
 
     def curl(self, path="/", *args, **kw):
         return curl(self.url(path), *args, **kw)
+
+
+def http_backend(test, respond):
+    """A programmable plain-HTTP backend on 127.0.0.1 for one test: `respond(path, headers)` returns
+    (status, body bytes). Stopped when the test ends. Returns the port."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802 - the stdlib's name
+            status, body = respond(self.path, self.headers)
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    test.addCleanup(server.server_close)
+    test.addCleanup(server.shutdown)
+    return server.server_address[1]

@@ -199,29 +199,15 @@ spec:
 
 class RetryTest(unittest.TestCase):
     def test_retries_on_listed_codes_up_to_the_attempts(self):
-        import http.server
-        import threading
         from test_listeners import endpoints as eps
+        from harness import http_backend
         seen = {"n": 0}
 
-        class FlakyBackend(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        def flaky(path, headers):
+            seen["n"] += 1
+            return (200 if seen["n"] % 3 == 0 else 500), f"try {seen['n']}".encode()  # fails twice, then succeeds
 
-            def do_GET(self):  # noqa: N802 - the stdlib's name
-                seen["n"] += 1
-                ok = seen["n"] % 3 == 0  # fails twice, then succeeds
-                body = f"try {seen['n']}".encode()
-                self.send_response(200 if ok else 500)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyBackend)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.addCleanup(server.shutdown)
+        port = http_backend(self, flaky)
         with Scenario(start_gantry=False) as s:
             s.write("retry.yaml", """apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -243,7 +229,7 @@ metadata: {name: flaky, namespace: test-infra}
 spec:
   ports: [{port: 80}]
 ---
-""" + eps("flaky", server.server_address[1]))
+""" + eps("flaky", port))
             g = s.start_gantry()
             p = g.port
             get = lambda path: curl(f"https://retry.example:{p}{path}", resolve_port=p, host="retry.example")
@@ -256,34 +242,22 @@ spec:
 
 class MirrorTest(unittest.TestCase):
     def test_requests_are_mirrored_and_the_mirror_answer_is_dropped(self):
-        import http.server
         import threading
         import time
         from harness import wait_for
         from test_listeners import endpoints as eps
+        from harness import http_backend
         mirrored = []
         release = threading.Event()  # the mirror answers only when the test says so
         finished = []
 
-        class Mirror(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+        def slow_mirror(path, headers):
+            mirrored.append((path, headers.get("Host")))
+            release.wait(10)
+            finished.append(True)
+            return 500, b"from the mirror"
 
-            def do_GET(self):  # noqa: N802
-                mirrored.append((self.path, self.headers.get("Host")))
-                release.wait(10)
-                finished.append(True)
-                body = b"from the mirror"
-                self.send_response(500)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Mirror)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.addCleanup(server.shutdown)
+        port = http_backend(self, slow_mirror)
         self.addCleanup(release.set)
         with Scenario(start_gantry=False) as s:
             s.write("mirror.yaml", """apiVersion: gateway.networking.k8s.io/v1
@@ -316,7 +290,7 @@ metadata: {name: plain, namespace: test-infra}
 spec:
   ports: [{port: 80}]
 ---
-""" + eps("shadow", server.server_address[1]) + "---\n" + eps("plain", s.nginx.http_port))
+""" + eps("shadow", port) + "---\n" + eps("plain", s.nginx.http_port))
             g = s.start_gantry()
             p = g.port
             get = lambda path: curl(f"https://mirror.example:{p}{path}", resolve_port=p, host="mirror.example")
