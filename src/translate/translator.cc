@@ -319,6 +319,7 @@ private:
     std::string acceptReason;
     std::string acceptMessage;
     std::string conflictReason; // HostnameConflict | ProtocolConflict, empty when distinct
+    bool overlappingTls = false; // another HTTPS listener on the port has an overlapping hostname
   };
 
   struct GatewayState {
@@ -411,6 +412,16 @@ private:
 
   // Spec 5.2: listeners must be distinct. HTTP and HTTPS on one port are ProtocolConflict; the same
   // port, protocol and hostname twice is HostnameConflict. None of the conflicting ones is served.
+  // Two listener hostnames overlap when some name matches both: no hostname matches everything,
+  // and a wildcard overlaps any name it matches (or a wildcard inside it).
+  static bool hostnamesOverlap(const std::optional<std::string>& a, const std::optional<std::string>& b) {
+    if (!a || !b || a->empty() || b->empty()) {
+      return true;
+    }
+    return *a == *b || (startsWith(*a, "*.") && (wildcardMatches(*a, *b) || wildcardMatches(*a, b->substr(startsWith(*b, "*.") ? 2 : 0)))) ||
+           (startsWith(*b, "*.") && (wildcardMatches(*b, *a) || wildcardMatches(*b, a->substr(startsWith(*a, "*.") ? 2 : 0))));
+  }
+
   static void markConflicts(GatewayState& gs) {
     for (size_t i = 0; i < gs.listeners.size(); ++i) {
       auto& a = gs.listeners[i];
@@ -427,6 +438,9 @@ private:
         } else if (a.spec->hostname.value_or("") == b.spec->hostname.value_or("") &&
                    a.conflictReason.empty()) {
           a.conflictReason = "HostnameConflict";
+        } else if (a.spec->protocol == "HTTPS" && hostnamesOverlap(a.spec->hostname, b.spec->hostname)) {
+          // Spec 5.2: OverlappingTLSConfig=True (OverlappingHostnames) on both listeners.
+          a.overlappingTls = true;
         }
       }
     }
@@ -955,6 +969,12 @@ private:
                                             ? "another listener uses port " + std::to_string(ls.spec->port) +
                                                   " with a different protocol"
                                             : "another listener has the same port, protocol and hostname",
+                                        gen));
+        }
+        if (ls.overlappingTls && ls.conflictReason.empty()) {
+          lst.conditions.push_back(cond("OverlappingTLSConfig", true, "OverlappingHostnames",
+                                        "another HTTPS listener on port " + std::to_string(ls.spec->port) +
+                                            " has a hostname that overlaps this one's",
                                         gen));
         }
         bool ok = ls.accepted && ls.resolved && ls.conflictReason.empty() && gs.address.has_value();
