@@ -317,6 +317,31 @@ void decodeGateway(const YAML::Node& doc, Gateway& g) {
   });
   if (auto tls = spec["tls"]) {
     checkKeys(tls, "spec.tls", {"backend", "frontend"});
+    auto validation = [&](const YAML::Node& n, const std::string& path) {
+      checkKeys(n, path, {"validation"});
+      auto v = n["validation"];
+      auto vp = join(path, "validation");
+      checkKeys(v, vp, {"caCertificateRefs", "mode"});
+      Gateway::FrontendValidation fv;
+      eachItem(v["caCertificateRefs"], join(vp, "caCertificateRefs"),
+               [&](auto& r, auto& rp) { fv.caCertificateRefs.push_back(decodeObjectRef(r, rp, "ConfigMap", true)); });
+      fv.mode = optStr(v, "mode", vp).value_or("AllowValidOnly");
+      if (fv.mode != "AllowValidOnly" && fv.mode != "AllowInsecureFallback") {
+        fail(v["mode"], join(vp, "mode"), "must be AllowValidOnly or AllowInsecureFallback");
+      }
+      return fv;
+    };
+    if (auto fe = tls["frontend"]) {
+      checkKeys(fe, "spec.tls.frontend", {"default", "perPort"});
+      if (fe["default"]) {
+        g.frontendDefault = validation(fe["default"], "spec.tls.frontend.default");
+      }
+      eachItem(fe["perPort"], "spec.tls.frontend.perPort", [&](auto& pp, auto& ppath) {
+        checkKeys(pp, ppath, {"port", "tls"});
+        auto port = static_cast<int32_t>(integer(pp["port"], join(ppath, "port"), 1, 65535));
+        g.frontendPerPort[port] = validation(pp["tls"], join(ppath, "tls"));
+      });
+    }
     if (auto be = tls["backend"]) {
       checkKeys(be, "spec.tls.backend", {"clientCertificateRef"});
       if (auto cr = be["clientCertificateRef"]) {

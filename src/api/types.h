@@ -104,6 +104,13 @@ struct Gateway : ObjectBase {
   std::vector<Listener> listeners;
   std::vector<GatewayAddress> addresses;
   std::optional<ObjectReference> backendClientCertificateRef; // spec.tls.backend
+  // spec.tls.frontend (GEP-91): client-certificate validation for HTTPS listeners.
+  struct FrontendValidation {
+    std::vector<ObjectReference> caCertificateRefs; // kind defaults to ConfigMap
+    std::string mode = "AllowValidOnly";            // or AllowInsecureFallback
+  };
+  std::optional<FrontendValidation> frontendDefault;
+  std::map<int32_t, FrontendValidation> frontendPerPort;
 };
 
 struct GatewayClass : ObjectBase {

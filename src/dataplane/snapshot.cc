@@ -180,6 +180,9 @@ std::shared_ptr<const Snapshot> Snapshot::compile(const ir::Config& config, uint
     for (const auto& cert : l.certificates) {
       std::string err;
       auto ctx = tls::makeServerContext(cert, err);
+      if (ctx && l.clientValidation && !tls::configureClientValidation(ctx.get(), *l.clientValidation, err)) {
+        ctx.reset();
+      }
       if (!ctx) {
         errors.push_back(l.name + ": " + err);
         continue;

@@ -124,6 +124,39 @@ SslCtxPtr makeServerContext(const ir::CertificateKeyPair& cert, std::string& err
   return ctx;
 }
 
+bool configureClientValidation(SSL_CTX* ctx, const ir::Listener::ClientValidation& validation,
+                               std::string& error) {
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
+  size_t added = 0;
+  for (const auto& pem : validation.caPems) {
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    while (X509* ca = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+      X509_STORE_add_cert(store, ca);
+      sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(ca)));
+      X509_free(ca);
+      ++added;
+    }
+    ERR_clear_error();
+    BIO_free(bio);
+  }
+  if (added == 0) {
+    sk_X509_NAME_pop_free(names, X509_NAME_free);
+    error = "no CA certificate for client validation";
+    return false;
+  }
+  SSL_CTX_set_client_CA_list(ctx, names); // RFC 8446 section 4.2.4: certificate_authorities
+  // Sessions of a context that verifies clients need an ID context, or resumption fails.
+  static const unsigned char kContext[] = "gantry-frontend-validation";
+  SSL_CTX_set_session_id_context(ctx, kContext, sizeof kContext - 1);
+  if (validation.insecureFallback) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
+  } else {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  }
+  return true;
+}
+
 SslCtxPtr makeClientContext(const ir::UpstreamTls& tls, std::string& error) {
   SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
   if (!ctx || !commonSetup(ctx.get(), error)) {

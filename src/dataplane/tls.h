@@ -20,6 +20,12 @@ using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxFree>;
 // policy), P-256/P-384/X25519, session tickets on, ALPN http/1.1.
 SslCtxPtr makeServerContext(const ir::CertificateKeyPair& cert, std::string& error);
 
+// Client-certificate validation on a server context (Gateway spec.tls.frontend): the CA store,
+// and either a failed handshake without a valid certificate (AllowValidOnly) or none
+// (AllowInsecureFallback).
+bool configureClientValidation(SSL_CTX* ctx, const ir::Listener::ClientValidation& validation,
+                               std::string& error);
+
 // An upstream context for a cluster: CA store (or the system's), client certificate, verify peer.
 // SNI and the expected subjectAltName are set per connection (configureClient).
 SslCtxPtr makeClientContext(const ir::UpstreamTls& tls, std::string& error);

@@ -57,6 +57,10 @@ nlohmann::json toJson(const Config& config) {
       }
       lj["certificates"] = certs;
     }
+    if (l.clientValidation) {
+      lj["clientValidation"] = {{"caCertificates", l.clientValidation->caPems.size()},
+                                {"insecureFallback", l.clientValidation->insecureFallback}};
+    }
     auto vhosts = nlohmann::json::array();
     for (const auto& vh : l.virtualHosts) {
       auto routes = nlohmann::json::array();

@@ -135,6 +135,14 @@ struct Listener {
   std::string protocol; // HTTP | HTTPS
   std::optional<std::string> hostname;
   std::vector<CertificateKeyPair> certificates; // HTTPS only
+  // Client certificates (Gateway spec.tls.frontend): trusted CAs, and whether a client without a
+  // valid certificate is still served (AllowInsecureFallback).
+  struct ClientValidation {
+    std::vector<std::string> caPems;
+    bool insecureFallback = false;
+    bool operator==(const ClientValidation&) const = default;
+  };
+  std::optional<ClientValidation> clientValidation;
   std::vector<VirtualHost> virtualHosts;
   bool operator==(const Listener&) const = default;
 };

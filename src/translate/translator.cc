@@ -515,8 +515,59 @@ private:
           ls.problemMessage = p.message;
         }
       }
+      frontendValidation(*g, l, ls);
     }
     return ls;
+  }
+
+  // Gateway spec.tls.frontend (GEP-91): perPort wins over default for HTTPS listeners on that
+  // port. Invalid refs: ResolvedRefs=False InvalidCACertificateRef (InvalidCACertificateKind for a
+  // kind other than ConfigMap or Secret, RefNotPermitted across namespaces without a grant); when
+  // no ref is usable, Accepted=False NoValidCACertificate and the listener serves no TLS.
+  void frontendValidation(const api::Gateway& g, const api::Listener& l, ListenerState& ls) {
+    const api::Gateway::FrontendValidation* v = nullptr;
+    if (auto it = g.frontendPerPort.find(l.port); it != g.frontendPerPort.end()) {
+      v = &it->second;
+    } else if (g.frontendDefault) {
+      v = &*g.frontendDefault;
+    }
+    if (v == nullptr) {
+      return;
+    }
+    ir::Listener::ClientValidation cv;
+    cv.insecureFallback = v->mode == "AllowInsecureFallback";
+    for (const auto& ref : v->caCertificateRefs) {
+      std::string ns = ref.ns.value_or(g.meta.ns);
+      if (ref.group != "" || (ref.kind != "ConfigMap" && ref.kind != "Secret")) {
+        ls.resolved = false;
+        ls.problemReason = "InvalidCACertificateKind";
+        ls.problemMessage = "caCertificateRef " + ref.name + ": kind " + ref.kind + " is not supported";
+        continue;
+      }
+      if (!index_.referenceAllowed(api::kGatewayGroup, "Gateway", g.meta.ns, "", ref.kind, ns, ref.name)) {
+        ls.resolved = false;
+        ls.problemReason = "RefNotPermitted";
+        ls.problemMessage = ref.kind + " " + ns + "/" + ref.name +
+                            " is in another namespace and no ReferenceGrant allows it";
+        continue;
+      }
+      RefProblem p;
+      if (auto ca = loadCa(ref.kind, ns, ref.name, p)) {
+        cv.caPems.push_back(*ca);
+      } else {
+        ls.resolved = false;
+        ls.problemReason = "InvalidCACertificateRef";
+        ls.problemMessage = p.message;
+      }
+    }
+    if (cv.caPems.empty()) {
+      ls.accepted = false;
+      ls.acceptReason = "NoValidCACertificate";
+      ls.acceptMessage = "no usable CA certificate for client validation" +
+                         (ls.problemMessage.empty() ? std::string() : ": " + ls.problemMessage);
+      return;
+    }
+    ls.ir.clientValidation = std::move(cv);
   }
 
   // --- HTTPRoutes ---------------------------------------------------------------------------
@@ -1017,6 +1068,15 @@ private:
       } else {
         st.conditions.push_back(cond("Programmed", true, "Programmed", kProgrammedMessage, gen));
         st.addresses.push_back({"IPAddress", *gs.address});
+      }
+      bool insecure = gs.gw->frontendDefault && gs.gw->frontendDefault->mode == "AllowInsecureFallback";
+      for (const auto& [port, v] : gs.gw->frontendPerPort) {
+        insecure = insecure || v.mode == "AllowInsecureFallback";
+      }
+      if (insecure) {
+        // GEP-91: set while any frontend validation allows clients without a valid certificate.
+        st.conditions.push_back(cond("InsecureFrontendValidationMode", true, "ConfigurationChanged",
+                                     "client certificate validation allows insecure fallback", gen));
       }
       if (gs.gw->backendClientCertificateRef) {
         if (gs.backendClientCertProblem) {

@@ -290,3 +290,42 @@ spec:
             self.assertEqual(code, 504, body)
             self.assertIn("no response within 500ms", g.logs())
             self.assertEqual(s.curl("/")[0], 200, "other routes are unaffected")
+
+
+class FrontendValidationTest(unittest.TestCase):
+    def run_with_mode(self, mode):
+        s = Scenario(start_gantry=False)
+        s.__enter__()
+        self.addCleanup(s.__exit__, None, None, None)
+        with open(s.certs.ca) as f:
+            ca = "".join("    " + line for line in f)
+        with open(os.path.join(harness.EXAMPLES, "gateway.yaml")) as f:
+            gw = f.read()
+        s.write("gateway.yaml", gw + f"""  tls:
+    frontend:
+      default:
+        validation:
+          mode: {mode}
+          caCertificateRefs:
+          - {{group: "", kind: ConfigMap, name: client-ca}}
+""")
+        s.write("client-ca.yaml", f"apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: client-ca, namespace: test-infra}}\ndata:\n  ca.crt: |\n{ca}")
+        user_crt, user_key = s.certs.leaf("user", eku="clientAuth")
+        g = s.start_gantry()
+        return s, g, user_crt, user_key
+
+    def test_allow_valid_only_refuses_clients_without_a_valid_certificate(self):
+        s, g, crt, key = self.run_with_mode("AllowValidOnly")
+        self.assertEqual(s.curl("/", "--cert", crt, "--key", key), (200, "Hello World!"))
+        self.assertEqual(s.curl("/")[0], 0)  # the handshake fails without a client certificate
+        other = harness.Certs(os.path.join(s.tmp, "other-ca"))
+        bad_crt, bad_key = other.leaf("stranger", eku="clientAuth")
+        self.assertEqual(s.curl("/", "--cert", bad_crt, "--key", bad_key)[0], 0)
+
+    def test_allow_insecure_fallback_serves_everyone_and_says_so(self):
+        s, g, crt, key = self.run_with_mode("AllowInsecureFallback")
+        self.assertEqual(s.curl("/")[0], 200)
+        self.assertEqual(s.curl("/", "--cert", crt, "--key", key)[0], 200)
+        gw = g.status_of("Gateway", "gateway-01")
+        conds = {c["type"]: (c["status"], c["reason"]) for c in gw["status"]["conditions"]}
+        self.assertEqual(conds["InsecureFrontendValidationMode"], ("True", "ConfigurationChanged"))
