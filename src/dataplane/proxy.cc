@@ -334,6 +334,8 @@ private:
   awaitable<bool> handleRequest(http1::Head& head);
   awaitable<bool> localReply(int status, const std::string& cause, const http1::Head* head,
                              const std::string& routeName = "");
+  // Writes a short text/plain answer with `status`; returns whether the connection stays open.
+  awaitable<bool> writeStatus(int status, bool keep);
   awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(const ClusterEntry& cluster,
                                                            const ir::Endpoint& ep,
                                                            const std::string& key,
@@ -443,12 +445,16 @@ awaitable<bool> Connection::localReply(int status, const std::string& cause, con
     spdlog::info("{} {} {}: {}", status, head ? std::string(head->method) : "-",
                  head ? std::string(head->target) : "-", cause);
   }
-  std::string body = std::to_string(status) + " " + reasonPhrase(status) + "\n";
   // A request whose body we did not read cannot be followed by another on this connection.
   bool keep = head != nullptr && head->keepAlive && head->body == http1::BodyKind::None;
   if (head != nullptr) {
     in_.consume(head->headBytes);
   }
+  co_return co_await writeStatus(status, keep);
+}
+
+awaitable<bool> Connection::writeStatus(int status, bool keep) {
+  std::string body = std::to_string(status) + " " + reasonPhrase(status) + "\n";
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) +
                     "\r\ncontent-type: text/plain\r\ncontent-length: " + std::to_string(body.size()) +
                     (keep ? "\r\n" : "\r\nconnection: close\r\n") + "\r\n" + body;
@@ -892,11 +898,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
     upstream_ = nullptr;
     worker_.metrics().countStatus(status);
     spdlog::warn("{} {} {} route={}: {}", status, method, requestTarget, route->name, cause);
-    std::string body = std::to_string(status) + " " + reasonPhrase(status) + "\n";
-    std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) +
-                      "\r\ncontent-type: text/plain\r\ncontent-length: " + std::to_string(body.size()) +
-                      "\r\nconnection: close\r\n\r\n" + body;
-    co_await client_->writeAll(asio::buffer(out), ec0_);
+    co_await writeStatus(status, false);
     co_return false;
   };
   if (!hasBody) {

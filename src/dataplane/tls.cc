@@ -96,6 +96,27 @@ int recordVerifyFailure(int ok, X509_STORE_CTX* store) {
   return ok;
 }
 
+// Adds every certificate of `pems` to the context's trust store; `names`, when given, collects
+// their subjects. Returns how many were added.
+size_t addTrustAnchors(SSL_CTX* ctx, const std::vector<std::string>& pems, STACK_OF(X509_NAME)* names) {
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
+  size_t added = 0;
+  for (const auto& pem : pems) {
+    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    while (X509* ca = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
+      X509_STORE_add_cert(store, ca);
+      if (names != nullptr) {
+        sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(ca)));
+      }
+      X509_free(ca);
+      ++added;
+    }
+    ERR_clear_error();
+    BIO_free(bio);
+  }
+  return added;
+}
+
 int selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                unsigned int inlen, void*) {
   static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
@@ -126,20 +147,8 @@ SslCtxPtr makeServerContext(const ir::CertificateKeyPair& cert, std::string& err
 
 bool configureClientValidation(SSL_CTX* ctx, const ir::Listener::ClientValidation& validation,
                                std::string& error) {
-  X509_STORE* store = SSL_CTX_get_cert_store(ctx);
   STACK_OF(X509_NAME)* names = sk_X509_NAME_new_null();
-  size_t added = 0;
-  for (const auto& pem : validation.caPems) {
-    BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-    while (X509* ca = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
-      X509_STORE_add_cert(store, ca);
-      sk_X509_NAME_push(names, X509_NAME_dup(X509_get_subject_name(ca)));
-      X509_free(ca);
-      ++added;
-    }
-    ERR_clear_error();
-    BIO_free(bio);
-  }
+  const size_t added = addTrustAnchors(ctx, validation.caPems, names);
   if (added == 0) {
     sk_X509_NAME_pop_free(names, X509_NAME_free);
     error = "no CA certificate for client validation";
@@ -167,18 +176,7 @@ SslCtxPtr makeClientContext(const ir::UpstreamTls& tls, std::string& error) {
     error = "cannot load the system CA store: " + sslError();
     return nullptr;
   }
-  if (!tls.caPems.empty()) {
-    X509_STORE* store = SSL_CTX_get_cert_store(ctx.get());
-    for (const auto& pem : tls.caPems) {
-      BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-      while (X509* ca = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
-        X509_STORE_add_cert(store, ca);
-        X509_free(ca);
-      }
-      ERR_clear_error();
-      BIO_free(bio);
-    }
-  }
+  addTrustAnchors(ctx.get(), tls.caPems, nullptr);
   SSL_CTX_set_verify(ctx.get(), verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, recordVerifyFailure);
   if (tls.clientCertificate && !useCertificate(ctx.get(), *tls.clientCertificate, error)) {
     return nullptr;
