@@ -129,6 +129,14 @@ void eachItem(const YAML::Node& n, const std::string& path, F&& f) {
   }
 }
 
+// The CRDs' maxItems limits, which the API server enforces on apply: file mode refuses the object
+// the same way, with the field and the limit.
+void maxItems(const YAML::Node& n, const std::string& path, size_t max) {
+  if (n && n.IsSequence() && n.size() > max) {
+    fail(n, path, "at most " + std::to_string(max) + " items are allowed, got " + std::to_string(n.size()));
+  }
+}
+
 std::map<std::string, std::string> stringMap(const YAML::Node& n, const std::string& path) {
   std::map<std::string, std::string> out;
   if (!n || n.IsNull()) {
@@ -266,6 +274,8 @@ void decodeGateway(const YAML::Node& doc, Gateway& g) {
   auto spec = doc["spec"];
   checkKeys(spec, "spec", {"gatewayClassName", "listeners", "addresses", "tls", "infrastructure"});
   g.gatewayClassName = str(spec["gatewayClassName"], "spec.gatewayClassName");
+  maxItems(spec["listeners"], "spec.listeners", 64);
+  maxItems(spec["addresses"], "spec.addresses", 16);
   eachItem(spec["listeners"], "spec.listeners", [&](auto& l, auto& p) {
     checkKeys(l, p, {"name", "hostname", "port", "protocol", "tls", "allowedRoutes"});
     Listener li;
@@ -278,6 +288,7 @@ void decodeGateway(const YAML::Node& doc, Gateway& g) {
       checkKeys(tls, tp, {"mode", "certificateRefs", "options", "frontendValidation"});
       Listener::Tls t;
       t.mode = optStr(tls, "mode", tp).value_or("Terminate");
+      maxItems(tls["certificateRefs"], join(tp, "certificateRefs"), 64);
       eachItem(tls["certificateRefs"], join(tp, "certificateRefs"), [&](auto& r, auto& rp) {
         t.certificateRefs.push_back(decodeObjectRef(r, rp, "Secret", true));
       });
@@ -315,6 +326,20 @@ void decodeGateway(const YAML::Node& doc, Gateway& g) {
     ga.value = optStr(a, "value", p).value_or("");
     g.addresses.push_back(ga);
   });
+  if (auto infra = spec["infrastructure"]) {
+    checkKeys(infra, "spec.infrastructure", {"labels", "annotations", "parametersRef"});
+    g.infrastructureLabels = stringMap(infra["labels"], "spec.infrastructure.labels");
+    g.infrastructureAnnotations = stringMap(infra["annotations"], "spec.infrastructure.annotations");
+    if (auto pr = infra["parametersRef"]) {
+      const std::string pp = "spec.infrastructure.parametersRef";
+      checkKeys(pr, pp, {"group", "kind", "name"});
+      ObjectReference ref;
+      ref.group = optStr(pr, "group", pp).value_or("");
+      ref.kind = str(pr["kind"], join(pp, "kind"));
+      ref.name = str(pr["name"], join(pp, "name"));
+      g.parametersRef = std::move(ref);
+    }
+  }
   if (auto tls = spec["tls"]) {
     checkKeys(tls, "spec.tls", {"backend", "frontend"});
     auto validation = [&](const YAML::Node& n, const std::string& path) {
@@ -439,6 +464,7 @@ HTTPPathModifier decodePathModifier(const YAML::Node& n, const std::string& path
 }
 
 std::vector<HTTPRouteFilter> decodeFilters(const YAML::Node& n, const std::string& path) {
+  maxItems(n, path, 16);
   std::vector<HTTPRouteFilter> out;
   std::set<std::string> once;
   eachItem(n, path, [&](auto& f, auto& p) {
@@ -562,6 +588,13 @@ std::vector<HTTPRouteFilter> decodeFilters(const YAML::Node& n, const std::strin
 void decodeHTTPRoute(const YAML::Node& doc, HTTPRoute& r) {
   auto spec = doc["spec"];
   checkKeys(spec, "spec", {"parentRefs", "hostnames", "rules"});
+  // HTTPRoute limits (spec 1.2): 32 parentRefs, 16 hostnames, 16 rules, 64 matches per rule and
+  // 128 in all, 16 header and 16 query matches per match, 16 filters, 16 backendRefs.
+  maxItems(spec["parentRefs"], "spec.parentRefs", 32);
+  maxItems(spec["hostnames"], "spec.hostnames", 16);
+  maxItems(spec["rules"], "spec.rules", 16);
+  size_t totalMatches = 0;
+  std::set<std::string> ruleNames;
   eachItem(spec["parentRefs"], "spec.parentRefs", [&](auto& n, auto& p) {
     checkKeys(n, p, {"group", "kind", "namespace", "name", "sectionName", "port"});
     ParentReference pr;
@@ -583,7 +616,29 @@ void decodeHTTPRoute(const YAML::Node& doc, HTTPRoute& r) {
                "sessionPersistence"});
     HTTPRouteRule rule;
     rule.name = optStr(n, "name", p);
+    if (rule.name) {
+      // SectionName (RFC 1123 label-like) and unique within the route (CEL of HTTPRouteSpec).
+      auto labelChar = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'; };
+      const std::string& rn = *rule.name;
+      if (rn.empty() || rn.size() > 253 || !std::all_of(rn.begin(), rn.end(), labelChar) || rn.front() == '-' ||
+          rn.back() == '-') {
+        fail(n["name"], join(p, "name"), "rule name \"" + *rule.name + "\" must be lower-case letters, digits and '-'");
+      }
+      if (!ruleNames.insert(*rule.name).second) {
+        fail(n["name"], join(p, "name"), "rule name \"" + *rule.name + "\" is used by another rule of this route");
+      }
+    }
+    maxItems(n["matches"], join(p, "matches"), 64);
+    maxItems(n["backendRefs"], join(p, "backendRefs"), 16);
+    if (n["matches"] && n["matches"].IsSequence()) {
+      totalMatches += n["matches"].size();
+      if (totalMatches > 128) {
+        fail(n["matches"], join(p, "matches"), "a route may have at most 128 matches in all its rules");
+      }
+    }
     eachItem(n["matches"], join(p, "matches"), [&](auto& m, auto& mp) {
+      maxItems(m["headers"], join(mp, "headers"), 16);
+      maxItems(m["queryParams"], join(mp, "queryParams"), 16);
       checkKeys(m, mp, {"path", "headers", "queryParams", "method"});
       HTTPRouteMatch match;
       if (auto path = m["path"]) {
@@ -694,6 +749,7 @@ void decodeReferenceGrant(const YAML::Node& doc, ReferenceGrant& g) {
 void decodeBackendTLSPolicy(const YAML::Node& doc, BackendTLSPolicy& b) {
   auto spec = doc["spec"];
   checkKeys(spec, "spec", {"targetRefs", "validation", "options"});
+  maxItems(spec["targetRefs"], "spec.targetRefs", 16);
   eachItem(spec["targetRefs"], "spec.targetRefs", [&](auto& n, auto& p) {
     checkKeys(n, p, {"group", "kind", "name", "sectionName"});
     b.targetRefs.push_back({optStr(n, "group", p).value_or(""), str(n["kind"], join(p, "kind")),
@@ -702,6 +758,8 @@ void decodeBackendTLSPolicy(const YAML::Node& doc, BackendTLSPolicy& b) {
   auto v = spec["validation"];
   checkKeys(v, "spec.validation",
             {"caCertificateRefs", "wellKnownCACertificates", "hostname", "subjectAltNames"});
+  maxItems(v["caCertificateRefs"], "spec.validation.caCertificateRefs", 8);
+  maxItems(v["subjectAltNames"], "spec.validation.subjectAltNames", 5);
   eachItem(v["caCertificateRefs"], "spec.validation.caCertificateRefs", [&](auto& n, auto& p) {
     b.caCertificateRefs.push_back(decodeObjectRef(n, p, "ConfigMap", false));
   });
@@ -934,6 +992,15 @@ void decodeDocument(const YAML::Node& doc, const std::string& file, ResourceSet&
     auto spec = doc["spec"];
     checkKeys(spec, "spec", {"controllerName", "parametersRef", "description"});
     c.controllerName = str(spec["controllerName"], "spec.controllerName");
+    if (auto pr = spec["parametersRef"]) {
+      checkKeys(pr, "spec.parametersRef", {"group", "kind", "name", "namespace"});
+      ObjectReference ref;
+      ref.group = optStr(pr, "group", "spec.parametersRef").value_or("");
+      ref.kind = str(pr["kind"], "spec.parametersRef.kind");
+      ref.name = str(pr["name"], "spec.parametersRef.name");
+      ref.ns = optStr(pr, "namespace", "spec.parametersRef");
+      c.parametersRef = std::move(ref);
+    }
     c.rawJson = dumpJson(raw);
     out.gatewayClasses.push_back(std::move(c));
   } else if (group == kGatewayGroup && kind == "HTTPRoute") {

@@ -111,10 +111,16 @@ struct Gateway : ObjectBase {
   };
   std::optional<FrontendValidation> frontendDefault;
   std::map<int32_t, FrontendValidation> frontendPerPort;
+  // spec.infrastructure: labels and annotations for generated resources (none in file mode) and a
+  // LocalParametersReference (group, kind, name in the Gateway's namespace).
+  std::map<std::string, std::string> infrastructureLabels;
+  std::map<std::string, std::string> infrastructureAnnotations;
+  std::optional<ObjectReference> parametersRef;
 };
 
 struct GatewayClass : ObjectBase {
   std::string controllerName;
+  std::optional<ObjectReference> parametersRef; // ParametersReference (namespace for namespaced kinds)
   bool implicit = false; // created by Gantry, not read from a file
 };
 

@@ -1,5 +1,7 @@
 // `gantry run` and `gantry check`.
 #include <spdlog/spdlog.h>
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -24,6 +26,29 @@ int64_t nowSeconds() {
 
 namespace {
 
+// Gateway addresses of type Hostname: the system resolver (getaddrinfo: /etc/hosts, DNS).
+std::vector<std::string> resolveHostname(const std::string& name) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_ADDRCONFIG;
+  addrinfo* res = nullptr;
+  std::vector<std::string> out;
+  if (getaddrinfo(name.c_str(), nullptr, &hints, &res) != 0) {
+    return out;
+  }
+  for (addrinfo* a = res; a != nullptr; a = a->ai_next) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    const void* src = a->ai_family == AF_INET
+                          ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(a->ai_addr)->sin_addr)
+                          : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(a->ai_addr)->sin6_addr);
+    if ((a->ai_family == AF_INET || a->ai_family == AF_INET6) && inet_ntop(a->ai_family, src, buf, sizeof buf) != nullptr) {
+      out.emplace_back(buf);
+    }
+  }
+  freeaddrinfo(res);
+  return out;
+}
+
 controller::Options controllerOptions(const RunArgs& args) {
   controller::Options o;
   o.configDir = args.configDir;
@@ -31,6 +56,7 @@ controller::Options controllerOptions(const RunArgs& args) {
   o.translate.addressPool = args.addressPool;
   o.translate.frontends = args.frontends;
   o.translate.portOffset = args.portOffset;
+  o.translate.resolveHostname = resolveHostname;
   return o;
 }
 

@@ -25,6 +25,8 @@ inline bool iequals(std::string_view a, std::string_view b) {
 std::string toLower(std::string_view s);
 std::string_view trimOws(std::string_view s);
 std::vector<std::string_view> split(std::string_view s, char sep);
+// The parts with `sep` between them.
+std::string joinStrings(const std::vector<std::string>& parts, std::string_view sep);
 bool startsWith(std::string_view s, std::string_view prefix);
 bool endsWith(std::string_view s, std::string_view suffix);
 // Parses a non-negative decimal integer that must be the whole of `s`.

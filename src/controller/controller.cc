@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 
 #include "common/strings.h"
@@ -35,6 +36,27 @@ Controller::Controller(Options options, DataPlane& dataplane)
     : options_(std::move(options)), dataplane_(dataplane), store_(options_.configDir) {}
 
 void Controller::markUnavailablePorts() {
+  // Spec 5.3: a Gateway address this machine cannot listen on is Programmed=False/AddressNotUsable
+  // and is not listed in status.addresses.
+  for (const auto& bad : dataplaneReport_.unusableAddresses) {
+    for (auto& [key, st] : result_.statuses) {
+      if (key.kind != "Gateway") {
+        continue;
+      }
+      auto it = std::find_if(st.addresses.begin(), st.addresses.end(),
+                             [&](const api::GatewayAddress& a) { return a.value == bad; });
+      if (it == st.addresses.end()) {
+        continue;
+      }
+      st.addresses.erase(it);
+      for (auto& c : st.conditions) {
+        if (c.type == "Programmed") {
+          c = {"Programmed", "False", "AddressNotUsable", "cannot listen on address " + bad + ": it is not an address of this machine",
+               c.observedGeneration, ""};
+        }
+      }
+    }
+  }
   for (const auto& key : dataplaneReport_.unboundPorts) {
     for (const auto& l : result_.ir.listeners) {
       if (l.address + ":" + std::to_string(l.port) != key) {

@@ -172,10 +172,12 @@ namespace {
 
 // A listening socket with SO_REUSEPORT: every worker gets its own on the same address:port and
 // the kernel spreads connections across them.
-int openListener(const std::string& address, uint16_t port, std::string& error) {
+// `addressUnusable` tells an address this machine does not have (EADDRNOTAVAIL) from a port in use.
+int openListener(const std::string& address, uint16_t port, std::string& error, bool& addressUnusable) {
   error_code ec;
   auto addr = asio::ip::make_address(address, ec);
   if (ec) {
+    addressUnusable = true;
     error = "invalid address " + address;
     return -1;
   }
@@ -190,6 +192,7 @@ int openListener(const std::string& address, uint16_t port, std::string& error) 
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
   tcp::endpoint ep(addr, port);
   if (::bind(fd, ep.data(), static_cast<socklen_t>(ep.size())) != 0) {
+    addressUnusable = errno == EADDRNOTAVAIL;
     error = "bind " + address + ":" + std::to_string(port) + ": " + strerror(errno);
     ::close(fd);
     return -1;
@@ -211,6 +214,7 @@ ir::ApplyReport Server::apply(const ir::Config& config) {
   auto bindReport = bindAndPublish(false);
   report.problems.insert(report.problems.end(), bindReport.problems.begin(), bindReport.problems.end());
   report.unboundPorts = bindReport.unboundPorts;
+  report.unusableAddresses = bindReport.unusableAddresses;
   return report;
 }
 
@@ -238,8 +242,9 @@ ir::ApplyReport Server::bindAndPublish(bool onlyIfNew) {
     }
     std::vector<int> sockets;
     std::string error;
+    bool addressUnusable = false;
     for (size_t i = 0; i < impl_->workers.size(); ++i) {
-      int fd = openListener(group.address, group.port, error);
+      int fd = openListener(group.address, group.port, error, addressUnusable);
       if (fd < 0) {
         break;
       }
@@ -251,6 +256,9 @@ ir::ApplyReport Server::bindAndPublish(bool onlyIfNew) {
       }
       report.problems.push_back("listener " + key + " not served: " + error);
       report.unboundPorts.push_back(key);
+      if (addressUnusable) {
+        report.unusableAddresses.push_back(group.address);
+      }
       continue;
     }
     for (size_t i = 0; i < sockets.size(); ++i) {

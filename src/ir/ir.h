@@ -1,7 +1,7 @@
 #pragma once
 // The data-plane contract: what the translator hands to the data plane. Plain structs, printable
 // as YAML (ir/dump.h), comparable, and free of Kubernetes notions. Names encode provenance
-// (httproute/<ns>/<name>/rule/<i>/match/<j>, service/<ns>/<name>/<port>).
+// (httproute/<ns>/<name>/rule/<index or name>/match/<j>, service/<ns>/<name>/<port>).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -185,6 +185,7 @@ struct Config {
 struct ApplyReport {
   std::vector<std::string> problems;
   std::vector<std::string> unboundPorts; // "address:port"
+  std::vector<std::string> unusableAddresses; // addresses this machine does not have
 };
 
 } // namespace gantry::ir

@@ -1,8 +1,11 @@
 #include "translate/translator.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <functional>
 #include <set>
+#include <tuple>
 
 #include "common/strings.h"
 #include "pki/pki.h"
@@ -28,6 +31,16 @@ constexpr const char* kAlbFrontendType = "alb.networking.azure.io/alb-frontend";
 Condition cond(const std::string& type, bool ok, const std::string& reason,
                const std::string& message, int64_t generation) {
   return Condition{type, ok ? "True" : "False", reason, message, generation, ""};
+}
+
+bool isIpLiteral(const std::string& s) {
+  unsigned char buf[sizeof(struct in6_addr)];
+  return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
+}
+
+// Service port appProtocol values (GEP-1911) Gantry speaks to a backend.
+bool supportedAppProtocol(const std::string& p) {
+  return p == "http" || p == "https" || p == "kubernetes.io/ws" || p == "kubernetes.io/wss";
 }
 
 // Gateway API hostname matching: "*.example.com" matches any name with at least one more label.
@@ -294,14 +307,41 @@ private:
       if (c.controllerName != opts_.controllerName) {
         continue; // another controller's class: not ours to touch
       }
-      ourClasses_.insert(c.meta.name);
       ObjectStatus st;
-      // gatewayclass_types.go: Accepted=True/Accepted when the controller handles the class.
-      st.conditions.push_back(cond("Accepted", true, "Accepted", "Valid GatewayClass",
-                                   c.meta.generation));
+      // gatewayclass_types.go: Accepted=True/Accepted when the controller handles the class;
+      // False/InvalidParameters when its parametersRef cannot be used. Gateways of a class that
+      // is not accepted are left alone.
+      if (auto problem = parametersProblem(c.parametersRef, c.parametersRef ? c.parametersRef->ns : std::nullopt)) {
+        st.conditions.push_back(cond("Accepted", false, "InvalidParameters", *problem, c.meta.generation));
+      } else {
+        ourClasses_.insert(c.meta.name);
+        st.conditions.push_back(cond("Accepted", true, "Accepted", "Valid GatewayClass",
+                                     c.meta.generation));
+      }
       st.supportedFeatures = {"Gateway", "HTTPRoute", "ReferenceGrant", "BackendTLSPolicy"};
       result_.statuses[{api::kGatewayGroup, "GatewayClass", "", c.meta.name}] = std::move(st);
     }
+  }
+
+  // A parametersRef (GatewayClass spec.parametersRef, Gateway spec.infrastructure.parametersRef)
+  // may name a core ConfigMap; Gantry reads no parameters from it yet. Anything else, or a missing
+  // ConfigMap, is InvalidParameters (spec 5.3, 8.1).
+  std::optional<std::string> parametersProblem(const std::optional<api::ObjectReference>& ref,
+                                               const std::optional<std::string>& ns) {
+    if (!ref) {
+      return std::nullopt;
+    }
+    if (ref->group != "" || ref->kind != "ConfigMap") {
+      return "parametersRef " + (ref->group.empty() ? "" : ref->group + "/") + ref->kind + " " + ref->name +
+             ": only a core ConfigMap is supported";
+    }
+    if (!ns) {
+      return "parametersRef ConfigMap " + ref->name + " needs a namespace";
+    }
+    if (index_.configMap(*ns, ref->name) == nullptr) {
+      return "parametersRef ConfigMap " + *ns + "/" + ref->name + " not found";
+    }
+    return std::nullopt;
   }
 
   // --- Gateways and listeners ---------------------------------------------------------------
@@ -320,17 +360,20 @@ private:
     std::string acceptMessage;
     std::string conflictReason; // HostnameConflict | ProtocolConflict, empty when distinct
     bool overlappingTls = false; // another HTTPS listener on the port has an overlapping hostname
+    std::vector<std::string> addresses; // the Gateway's; ir.address is the first
   };
 
   struct GatewayState {
     const api::Gateway* gw = nullptr;
     ObjectKey key;
-    std::optional<std::string> address;
-    std::string addressProblem; // reason when unassigned
+    std::vector<std::string> addresses; // empty when not assigned
+    std::string addressProblem; // AddressNotAssigned | AddressNotUsable | UnsupportedAddress
+
     std::string addressMessage;
     std::vector<ListenerState> listeners;
     std::optional<ir::CertificateKeyPair> backendClientCert;
     std::optional<RefProblem> backendClientCertProblem;
+    std::optional<std::string> parametersProblem; // spec.infrastructure.parametersRef
   };
 
   void gateways() {
@@ -350,32 +393,50 @@ private:
       GatewayState gs;
       gs.gw = g;
       gs.key = {api::kGatewayGroup, "Gateway", g->meta.ns, g->meta.name};
-      // Gateway spec.addresses (GatewayStaticAddresses): an IPAddress value is used as given; the
-      // product's alb.networking.azure.io/alb-frontend names a frontend given by --frontend
-      // NAME=IP; other types are UnsupportedAddress.
+      // Gateway spec.addresses (spec 5.3, GatewayStaticAddresses): every listener is bound on every
+      // address. IPAddress values are used as given, Hostname values as resolved; an empty value
+      // asks for one from the pool (GatewayAddressEmpty). The product's
+      // alb.networking.azure.io/alb-frontend names a frontend given by --frontend NAME=IP. Other
+      // types are UnsupportedAddress; a value that cannot be used is AddressNotUsable.
+      bool wantPool = g->addresses.empty();
       for (const auto& a : g->addresses) {
-        if (a.type == "IPAddress" && !a.value.empty()) {
-          gs.address = a.value;
+        if (!gs.addressProblem.empty()) {
           break;
         }
-        if (a.type == kAlbFrontendType) {
-          if (auto it = opts_.frontends.find(a.value); it != opts_.frontends.end()) {
-            gs.address = it->second;
-            break;
+        if (a.type == "IPAddress" || a.type == "Hostname") {
+          if (a.value.empty()) {
+            wantPool = true;
+          } else if (a.type == "IPAddress") {
+            if (isIpLiteral(a.value)) {
+              gs.addresses.push_back(a.value);
+            } else {
+              gs.addressProblem = "AddressNotUsable";
+              gs.addressMessage = "address " + a.value + " is not an IP address";
+            }
+          } else {
+            auto ips = opts_.resolveHostname ? opts_.resolveHostname(a.value) : std::vector<std::string>{};
+            if (ips.empty()) {
+              gs.addressProblem = "AddressNotUsable";
+              gs.addressMessage = "hostname " + a.value + " does not resolve to an address";
+            }
+            gs.addresses.insert(gs.addresses.end(), ips.begin(), ips.end());
           }
-          gs.addressProblem = "AddressNotAssigned";
-          gs.addressMessage = "frontend " + a.value + " is not known; give its address with --frontend " +
-                              a.value + "=IP";
-          break;
-        }
-        if (a.type != "IPAddress") {
+        } else if (a.type == kAlbFrontendType) {
+          if (auto it = opts_.frontends.find(a.value); it != opts_.frontends.end()) {
+            gs.addresses.push_back(it->second);
+          } else {
+            gs.addressProblem = "AddressNotAssigned";
+            gs.addressMessage = "frontend " + a.value + " is not known; give its address with --frontend " +
+                                a.value + "=IP";
+          }
+        } else {
           gs.addressProblem = "UnsupportedAddress";
           gs.addressMessage = "address type " + a.type + " is not supported";
         }
       }
-      if (!gs.address && gs.addressProblem.empty()) {
+      if (gs.addressProblem.empty() && wantPool) {
         if (pool < opts_.addressPool.size()) {
-          gs.address = opts_.addressPool[pool++];
+          gs.addresses.push_back(opts_.addressPool[pool++]);
         } else {
           gs.addressProblem = "AddressNotAssigned";
           gs.addressMessage = "No addresses have been assigned to the Gateway: the address pool (" +
@@ -383,6 +444,12 @@ private:
                               " addresses, --address-pool) is used up";
         }
       }
+      std::sort(gs.addresses.begin(), gs.addresses.end());
+      gs.addresses.erase(std::unique(gs.addresses.begin(), gs.addresses.end()), gs.addresses.end());
+      if (!gs.addressProblem.empty()) {
+        gs.addresses.clear(); // nothing is served on some of the addresses only
+      }
+      gs.parametersProblem = parametersProblem(g->parametersRef, g->meta.ns);
       if (g->backendClientCertificateRef) {
         const auto& ref = *g->backendClientCertificateRef;
         std::string ns = ref.ns.value_or(g->meta.ns);
@@ -450,8 +517,9 @@ private:
     const auto* g = gs.gw;
     ListenerState ls;
     ls.spec = &l;
+    ls.addresses = gs.addresses;
     ls.ir.name = "gateway/" + g->meta.ns + "/" + g->meta.name + "/" + l.name;
-    ls.ir.address = gs.address.value_or("");
+    ls.ir.address = gs.addresses.empty() ? "" : gs.addresses.front();
     ls.ir.port = static_cast<uint16_t>(l.port + opts_.portOffset);
     ls.ir.gatewayPort = static_cast<uint16_t>(l.port);
     ls.ir.protocol = l.protocol;
@@ -626,6 +694,7 @@ private:
     }
     const api::Service* svc = index_.service(ns, b.name);
     if (svc == nullptr) {
+      usedBy_[{ns, b.name}].insert(gs.key); // a policy on the missing Service: TargetNotFound
       return invalid("BackendNotFound", "Service " + ns + "/" + b.name + " not found");
     }
     if (!b.port) {
@@ -645,6 +714,13 @@ private:
     if (svc->type == "ExternalName") {
       return invalid("BackendNotFound", "Service " + ns + "/" + b.name +
                                             " is of type ExternalName, which is not supported");
+    }
+    // GEP-1911 appProtocol: HTTP/1.1 (with WebSocket upgrades for kubernetes.io/ws and wss); any
+    // protocol Gantry cannot speak to the backend makes the ref ResolvedRefs=False/UnsupportedProtocol.
+    if (sp->appProtocol && !supportedAppProtocol(*sp->appProtocol)) {
+      return invalid("UnsupportedProtocol", "Service " + ns + "/" + b.name + " port " +
+                                                std::to_string(*b.port) + ": appProtocol " +
+                                                *sp->appProtocol + " is not supported");
     }
     wb.cluster = cluster(*svc, *sp, gs);
     return wb;
@@ -885,10 +961,13 @@ private:
     std::vector<PendingRoute> built;
     for (size_t ri = 0; ri < r.rules.size(); ++ri) {
       const auto& rule = r.rules[ri];
+      // Named rules (HTTPRouteNamedRouteRule): messages and logs name the rule when it has a name.
+      const std::string ruleId = rule.name ? *rule.name : std::to_string(ri);
+      const std::string ruleLabel = "rule " + ruleId + ": ";
       bool ruleOk = true;
       RouteFilters rf;
       if (auto why = applyFilters(rule.filters, rf, true)) {
-        unsupported = *why;
+        unsupported = ruleLabel + *why;
         ruleOk = false;
       }
       // RequestMirror backends resolve like backendRefs; an unusable one is reported
@@ -911,7 +990,7 @@ private:
         auto wb = backend(r, b, problem, gs);
         RouteFilters bf;
         if (auto why = applyFilters(b.filters, bf, false)) {
-          unsupported = *why;
+          unsupported = ruleLabel + *why;
           ruleOk = false;
         }
         wb.requestHeaders = bf.requestHeaders;
@@ -921,7 +1000,7 @@ private:
       for (size_t mi = 0; mi < rule.matches.size(); ++mi) {
         const auto& m = rule.matches[mi];
         if (auto why = checkMatch(m)) {
-          unsupported = *why;
+          unsupported = ruleLabel + *why;
           ruleOk = false;
         }
         if (!ruleOk) {
@@ -931,8 +1010,8 @@ private:
         pr.owner = &r;
         pr.ruleIndex = ri;
         pr.matchIndex = mi;
-        pr.route.name = "httproute/" + r.meta.ns + "/" + r.meta.name + "/rule/" +
-                        std::to_string(ri) + "/match/" + std::to_string(mi);
+        pr.route.name = "httproute/" + r.meta.ns + "/" + r.meta.name + "/rule/" + ruleId + "/match/" +
+                        std::to_string(mi);
         pr.route.match.pathType = m.pathType;
         pr.route.match.path = m.pathValue;
         pr.route.match.method = m.method;
@@ -1028,7 +1107,8 @@ private:
                                             " has a hostname that overlaps this one's",
                                         gen));
         }
-        bool ok = ls.accepted && ls.resolved && ls.conflictReason.empty() && gs.address.has_value();
+        bool ok = ls.accepted && ls.resolved && ls.conflictReason.empty() && !gs.addresses.empty() &&
+                  !gs.parametersProblem;
         if (ls.accepted && ls.conflictReason.empty()) {
           valid++;
         }
@@ -1038,7 +1118,8 @@ private:
           buildListenerIr(ls);
         } else {
           lst.conditions.push_back(cond("Programmed", false, "Invalid",
-                                        !gs.address                  ? "the Gateway has no address"
+                                        gs.parametersProblem ? "the Gateway is not accepted"
+                                        : gs.addresses.empty() ? "the Gateway has no address"
                                         : !ls.conflictReason.empty() ? "the listener conflicts with another"
                                                                      : "the listener has invalid configuration",
                                         gen));
@@ -1047,6 +1128,8 @@ private:
       }
       if (gs.addressProblem == "UnsupportedAddress") {
         st.conditions.push_back(cond("Accepted", false, "UnsupportedAddress", gs.addressMessage, gen));
+      } else if (gs.parametersProblem) {
+        st.conditions.push_back(cond("Accepted", false, "InvalidParameters", *gs.parametersProblem, gen));
       } else if (valid == gs.listeners.size()) {
         st.conditions.push_back(cond("Accepted", true, "Accepted", "Valid Gateway", gen));
       } else {
@@ -1055,19 +1138,21 @@ private:
                                          " listener(s) are not valid",
                                      gen));
       }
-      if (!gs.address) {
+      if (gs.parametersProblem) {
+        st.conditions.push_back(cond("Programmed", false, "Invalid", "the Gateway is not accepted", gen));
+      } else if (gs.addresses.empty()) {
         st.conditions.push_back(cond("Programmed", false,
-                                     gs.addressProblem.empty() ? "AddressNotAssigned"
-                                                               : gs.addressProblem == "UnsupportedAddress"
-                                                                     ? "AddressNotAssigned"
-                                                                     : gs.addressProblem,
+                                     gs.addressProblem == "UnsupportedAddress" ? "AddressNotAssigned"
+                                                                               : gs.addressProblem,
                                      gs.addressMessage, gen));
       } else if (programmed == 0) {
         st.conditions.push_back(cond("Programmed", false, "Invalid",
                                      "no listener could be programmed", gen));
       } else {
         st.conditions.push_back(cond("Programmed", true, "Programmed", kProgrammedMessage, gen));
-        st.addresses.push_back({"IPAddress", *gs.address});
+        for (const auto& a : gs.addresses) {
+          st.addresses.push_back({"IPAddress", a});
+        }
       }
       bool insecure = gs.gw->frontendDefault && gs.gw->frontendDefault->mode == "AllowInsecureFallback";
       for (const auto& [port, v] : gs.gw->frontendPerPort) {
@@ -1078,13 +1163,24 @@ private:
         st.conditions.push_back(cond("InsecureFrontendValidationMode", true, "ConfigurationChanged",
                                      "client certificate validation allows insecure fallback", gen));
       }
-      if (gs.gw->backendClientCertificateRef) {
-        if (gs.backendClientCertProblem) {
-          st.conditions.push_back(cond("ResolvedRefs", false, gs.backendClientCertProblem->reason,
-                                       gs.backendClientCertProblem->message, gen));
-        } else {
-          st.conditions.push_back(cond("ResolvedRefs", true, "ResolvedRefs", "", gen));
+      // Gateway ResolvedRefs (spec 8.2): the Gateway's own references (tls.backend), then a summary
+      // of the listeners' ResolvedRefs. Written when there is something to say, so that the
+      // how-to's Gateway keeps exactly its two conditions.
+      std::vector<std::string> unresolved;
+      for (const auto& ls : gs.listeners) {
+        if (!ls.resolved) {
+          unresolved.push_back(ls.spec->name);
         }
+      }
+      if (gs.backendClientCertProblem) {
+        st.conditions.push_back(cond("ResolvedRefs", false, gs.backendClientCertProblem->reason,
+                                     gs.backendClientCertProblem->message, gen));
+      } else if (!unresolved.empty()) {
+        st.conditions.push_back(cond("ResolvedRefs", false, "ListenersNotResolved",
+                                     "listener(s) with unresolved references: " + joinStrings(unresolved, ", "),
+                                     gen));
+      } else if (gs.gw->backendClientCertificateRef) {
+        st.conditions.push_back(cond("ResolvedRefs", true, "ResolvedRefs", "", gen));
       }
       result_.statuses[gs.key] = std::move(st);
     }
@@ -1103,6 +1199,12 @@ private:
         }
         l.virtualHosts.push_back(std::move(vh));
       }
+    }
+    // One data-plane listener per Gateway address (spec 5.3: every listener on every address).
+    for (size_t i = 1; i < ls.addresses.size(); ++i) {
+      ir::Listener copy = l;
+      copy.address = ls.addresses[i];
+      result_.ir.listeners.push_back(std::move(copy));
     }
     result_.ir.listeners.push_back(std::move(l));
   }
@@ -1329,7 +1431,22 @@ private:
                                                               " is not supported"};
         }
       }
-      bool accepted = validCas > 0 || tls.systemCa;
+      // Precedence among policies on one target (spec 7, GEP-713): the oldest, then
+      // namespace/name, wins; the others are Accepted=False/Conflicted. A policy for one port
+      // (sectionName) and one for the whole Service do not conflict.
+      std::optional<std::string> conflictWith;
+      for (const auto& t : p->targetRefs) {
+        auto [it, fresh] = claimedTargets_.emplace(
+            std::make_tuple(p->meta.ns, t.name, t.sectionName.value_or("")), p->meta.ns + "/" + p->meta.name);
+        if (!fresh && it->second != p->meta.ns + "/" + p->meta.name) {
+          conflictWith = it->second;
+        }
+      }
+      bool targetFound = false;
+      for (const auto& t : p->targetRefs) {
+        targetFound = targetFound || (t.group == "" && t.kind == "Service" && index_.service(p->meta.ns, t.name) != nullptr);
+      }
+      bool accepted = (validCas > 0 || tls.systemCa) && !conflictWith && targetFound;
       std::set<ObjectKey> ancestors;
       for (const auto& t : p->targetRefs) {
         if (t.group != "" || t.kind != "Service") {
@@ -1339,27 +1456,10 @@ private:
         if (used != usedBy_.end()) {
           ancestors.insert(used->second.begin(), used->second.end());
         }
-        for (auto& [name, cs] : clusters_) {
-          if (cs.service->meta.ns != p->meta.ns || cs.service->meta.name != t.name) {
-            continue;
-          }
-          if (t.sectionName && cs.port->name.value_or("") != *t.sectionName) {
-            continue;
-          }
-          if (albApplied_.count(name) != 0 || appliedUpstream_.count(name) != 0) {
-            continue; // the how-to's per-Service policy wins; else the older upstream one
-          }
-          appliedUpstream_.insert(name);
-          cs.cluster.tls = tls;
-          if (cs.gateway && cs.gateway->backendClientCert) {
-            cs.cluster.tls->clientCertificate = cs.gateway->backendClientCert;
-          }
-          if (!accepted) {
-            cs.cluster.tlsError = "BackendTLSPolicy " + p->meta.ns + "/" + p->meta.name +
-                                  " is not accepted: " +
-                                  (problem ? problem->message : "no CA certificate");
-          }
-        }
+      }
+      if (!conflictWith) {
+        UpstreamApplication app{p, tls, accepted, problem ? problem->message : "no CA certificate"};
+        upstreamApplications_.push_back(std::move(app));
       }
       for (const auto& g : ancestors) {
         ParentStatus ps;
@@ -1368,7 +1468,15 @@ private:
         ps.parentRef.ns = g.ns;
         ps.parentRef.name = g.name;
         ps.controllerName = opts_.controllerName;
-        if (accepted) {
+        if (conflictWith) {
+          ps.conditions.push_back(cond("Accepted", false, "Conflicted",
+                                       "BackendTLSPolicy " + *conflictWith +
+                                           " is older and has the same target",
+                                       gen));
+        } else if (!targetFound) {
+          ps.conditions.push_back(cond("Accepted", false, "TargetNotFound",
+                                       "no targetRef names an existing Service in " + p->meta.ns, gen));
+        } else if (accepted) {
           ps.conditions.push_back(cond("Accepted", true, "Accepted", "Valid BackendTLSPolicy", gen));
         } else {
           ps.conditions.push_back(cond("Accepted", false, "NoValidCACertificate",
@@ -1383,7 +1491,45 @@ private:
       }
       result_.statuses[key] = std::move(st);
     }
+    // Port-specific targets first, so that a policy for one port beats a whole-Service one there.
+    for (bool specific : {true, false}) {
+      for (const auto& app : upstreamApplications_) {
+        for (const auto& t : app.policy->targetRefs) {
+          if (t.group != "" || t.kind != "Service" || t.sectionName.has_value() != specific) {
+            continue;
+          }
+          for (auto& [name, cs] : clusters_) {
+            if (cs.service->meta.ns != app.policy->meta.ns || cs.service->meta.name != t.name) {
+              continue;
+            }
+            if (t.sectionName && cs.port->name.value_or("") != *t.sectionName) {
+              continue;
+            }
+            if (albApplied_.count(name) != 0 || appliedUpstream_.count(name) != 0) {
+              continue; // the how-to's per-Service policy wins; else the older upstream one
+            }
+            appliedUpstream_.insert(name);
+            cs.cluster.tls = app.tls;
+            if (cs.gateway && cs.gateway->backendClientCert) {
+              cs.cluster.tls->clientCertificate = cs.gateway->backendClientCert;
+            }
+            if (!app.accepted) {
+              cs.cluster.tlsError = "BackendTLSPolicy " + app.policy->meta.ns + "/" + app.policy->meta.name +
+                                    " is not accepted: " + app.problem;
+            }
+          }
+        }
+      }
+    }
   }
+  struct UpstreamApplication {
+    const api::BackendTLSPolicy* policy;
+    ir::UpstreamTls tls;
+    bool accepted;
+    std::string problem;
+  };
+  std::vector<UpstreamApplication> upstreamApplications_;
+  std::map<std::tuple<std::string, std::string, std::string>, std::string> claimedTargets_;
   std::set<std::string> appliedUpstream_;
 
   void emitClusters() {

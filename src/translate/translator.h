@@ -4,6 +4,7 @@
 // warn about certificate validity). Invalid input never fails translation: it becomes a status
 // condition plus a safe IR fallback (a route that answers 500, a listener not programmed).
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -58,6 +59,9 @@ struct Options {
   // Named frontends (--frontend NAME=IP) for addresses of type alb.networking.azure.io/alb-frontend.
   std::map<std::string, std::string> frontends;
   int32_t portOffset = 0;
+  // Resolves a Gateway address of type Hostname to IP addresses (empty: does not resolve). The
+  // translator does no I/O itself: `gantry run` passes the system resolver, tests a fixed table.
+  std::function<std::vector<std::string>(const std::string&)> resolveHostname;
   int64_t now = 0; // Unix seconds, for certificate validity warnings
 };
 

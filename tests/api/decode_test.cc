@@ -96,6 +96,79 @@ TEST(DecodeTest, MalformedYamlAndBadValuesAreErrorsNotCrashes) {
   }
 }
 
+// A route with `rules` rules, each with `matchesPerRule` matches, and optional extra rule YAML.
+std::string routeYaml(int rules, int matchesPerRule, const std::string& extraRule = "") {
+  std::string y =
+      "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r, namespace: ns}\n"
+      "spec:\n  rules:\n";
+  for (int i = 0; i < rules; ++i) {
+    y += "  - matches:\n";
+    for (int m = 0; m < matchesPerRule; ++m) {
+      y += "    - path: {type: Exact, value: /r" + std::to_string(i) + "m" + std::to_string(m) + "}\n";
+    }
+  }
+  return y + extraRule;
+}
+
+TEST(DecodeTest, RouteLimitsOfTheCrdAreEnforcedWithTheFieldNamed) {
+  struct Case {
+    const char* name;
+    std::string yaml;
+    const char* path;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"17 rules", routeYaml(17, 1), "spec.rules", "at most 16 items are allowed, got 17"},
+      {"65 matches in a rule", routeYaml(1, 65), "spec.rules[0].matches", "at most 64 items are allowed, got 65"},
+      {"129 matches in all", routeYaml(3, 43), "spec.rules[2].matches", "at most 128 matches"},
+      {"duplicate rule name",
+       routeYaml(0, 0, "  - name: a\n  - name: a\n"), "spec.rules[1].name", "is used by another rule"},
+      {"rule name with capitals", routeYaml(0, 0, "  - name: Checkout\n"), "spec.rules[0].name",
+       "lower-case letters"},
+  };
+  for (const auto& c : cases) {
+    ResourceSet rs;
+    auto errors = decodeManifests("route.yaml", c.yaml, rs);
+    ASSERT_EQ(errors.size(), 1u) << c.name;
+    EXPECT_EQ(errors[0].path, c.path) << c.name;
+    EXPECT_NE(errors[0].message.find(c.message), std::string::npos) << c.name << ": " << errors[0].message;
+    EXPECT_TRUE(rs.httpRoutes.empty()) << c.name;
+  }
+  // At the limits exactly, the route is taken.
+  ResourceSet rs;
+  EXPECT_TRUE(decodeManifests("route.yaml", routeYaml(16, 8), rs).empty());
+  EXPECT_TRUE(decodeManifests("route2.yaml", routeYaml(2, 64), rs).empty());
+  EXPECT_EQ(rs.httpRoutes.size(), 2u);
+}
+
+TEST(DecodeTest, GatewayInfrastructureAndClassParametersRef) {
+  ResourceSet rs;
+  const std::string yaml =
+      "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g, namespace: ns}\n"
+      "spec:\n  gatewayClassName: gantry\n  infrastructure:\n    labels: {team: a}\n"
+      "    parametersRef: {group: \"\", kind: ConfigMap, name: p}\n"
+      "  listeners:\n  - {name: http, port: 80, protocol: HTTP}\n"
+      "---\napiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: c}\n"
+      "spec:\n  controllerName: x/y\n  parametersRef: {group: \"\", kind: ConfigMap, name: p, namespace: ns}\n";
+  ASSERT_TRUE(decodeManifests("gw.yaml", yaml, rs).empty());
+  ASSERT_EQ(rs.gateways.size(), 1u);
+  ASSERT_TRUE(rs.gateways[0].parametersRef.has_value());
+  EXPECT_EQ(rs.gateways[0].parametersRef->kind, "ConfigMap");
+  EXPECT_EQ(rs.gateways[0].infrastructureLabels.at("team"), "a");
+  ASSERT_EQ(rs.gatewayClasses.size(), 1u);
+  ASSERT_TRUE(rs.gatewayClasses[0].parametersRef.has_value());
+  EXPECT_EQ(rs.gatewayClasses[0].parametersRef->ns.value_or(""), "ns");
+  // An unknown field inside infrastructure is an error like anywhere else.
+  ResourceSet rs2;
+  auto errors = decodeManifests(
+      "gw.yaml",
+      "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: g, namespace: ns}\n"
+      "spec:\n  gatewayClassName: gantry\n  infrastructure:\n    lables: {team: a}\n  listeners: []\n",
+      rs2);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].path, "spec.infrastructure.lables");
+}
+
 TEST(DecodeTest, SecretsAreDecodedAndRedactedInTheEcho) {
   ResourceSet rs;
   auto errors = decodeManifests("s.yaml",

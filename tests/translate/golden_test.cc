@@ -43,6 +43,12 @@ translate::Options optionsFor(const std::string& name) {
   if (name == "gateway-alb-frontend") {
     o.frontends = {{"frontend", "127.0.0.2"}};
   }
+  if (name == "gateway-addresses") {
+    o.resolveHostname = [](const std::string& host) {
+      return host == "gateway.example.test" ? std::vector<std::string>{"127.0.0.7", "127.0.0.8"}
+                                            : std::vector<std::string>{};
+    };
+  }
   if (name == "gateway-port-offset") {
     o.portOffset = 8000;
   }
