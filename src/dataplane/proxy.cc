@@ -13,6 +13,8 @@
 #include <boost/asio/write.hpp>
 #include <sys/socket.h>
 
+#include <functional>
+
 #include "common/strings.h"
 #include "dataplane/http1.h"
 #include "dataplane/tls.h"
@@ -342,7 +344,9 @@ private:
                                                            std::string& failure);
   std::string buildUpstreamHead(const http1::Head& head, const std::string& requestId,
                                 const CompiledRoute& route, const ir::WeightedBackend& backend,
-                                std::string_view path, std::string_view query);
+                                std::string_view path, std::string_view query, std::string_view upgrade);
+  // After a 101 answer to an Upgrade: bytes both ways until both sides have finished.
+  awaitable<void> tunnel(UpstreamConn& up);
   awaitable<bool> redirect(const http1::Head& head, const CompiledRoute& route, const ListenerView& listener,
                            const std::string& host, std::string_view path, std::string_view query);
 
@@ -499,7 +503,8 @@ void appendMutation(std::string& out, const std::optional<ir::HeaderMutation>& m
 
 std::string Connection::buildUpstreamHead(const http1::Head& head, const std::string& requestId,
                                           const CompiledRoute& route, const ir::WeightedBackend& backend,
-                                          std::string_view path, std::string_view query) {
+                                          std::string_view path, std::string_view query,
+                                          std::string_view upgrade) {
   std::string out;
   out.reserve(head.headBytes + 256);
   out.append(head.method).append(" ");
@@ -563,7 +568,11 @@ std::string Connection::buildUpstreamHead(const http1::Head& head, const std::st
   }
   out.append("x-forwarded-for: ").append(xff).append(peer_).append("\r\n");
   out.append("x-forwarded-proto: ").append(client_->isTls() ? "https" : "http").append("\r\n");
-  out.append("x-request-id: ").append(requestId).append("\r\n\r\n");
+  out.append("x-request-id: ").append(requestId).append("\r\n");
+  if (!upgrade.empty()) {
+    out.append("connection: upgrade\r\nupgrade: ").append(upgrade).append("\r\n");
+  }
+  out.append("\r\n");
   return out;
 }
 
@@ -738,6 +747,54 @@ awaitable<RelayEnd> relayBody(Stream& from, Buffer& buf, Stream& to, http1::Body
   }
 }
 
+// One direction of a tunnel: what arrives on `from` goes to `to`. At the sender's end of stream
+// the receiver is told so (TLS close_notify, FIN). Returns on end of stream or any error.
+awaitable<void> pump(Stream& from, Buffer& buf, Stream& to, std::function<void()> touch) {
+  error_code ec;
+  while (true) {
+    if (buf.size() == 0) {
+      size_t n = co_await from.readSome(buf.prepare(kChunk), ec);
+      if (ec || n == 0) {
+        break;
+      }
+      buf.commit(n);
+    }
+    touch();
+    co_await to.writeAll(asio::buffer(buf.view().data(), buf.size()), ec);
+    if (ec) {
+      co_return;
+    }
+    buf.consume(buf.size());
+  }
+  if (ec == asio::error::eof) {
+    co_await to.shutdown();
+  }
+}
+
+// As nginx does for upgraded connections, the tunnel ends when either side has finished: the
+// other direction is woken (its socket waits cancelled) and both connections close after it.
+awaitable<void> Connection::tunnel(UpstreamConn& up) {
+  upstream_ = &up; // the idle timeout closes both sides
+  auto touch = [this] { arm(kIdleTimeout, TimeoutPhase::Body); }; // stream idle: 5 min
+  // The client-to-backend direction runs beside this coroutine; `done` wakes us when it ends.
+  auto done = std::make_shared<asio::steady_timer>(worker_.context(), std::chrono::steady_clock::time_point::max());
+  auto finished = std::make_shared<bool>(false);
+  asio::co_spawn(worker_.context(), pump(*client_, in_, up.stream, touch),
+                 [done, finished, &up](std::exception_ptr) {
+                   *finished = true;
+                   done->cancel();
+                   error_code ec;
+                   up.stream.socket().cancel(ec); // wake the backend-to-client direction
+                 });
+  co_await pump(up.stream, up.buf, *client_, touch);
+  if (!*finished) {
+    error_code ec;
+    client_->socket().cancel(ec); // wake the client-to-backend direction
+    co_await done->async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+  disarm();
+}
+
 awaitable<bool> Connection::handleRequest(http1::Head& head) {
   snapshot_ = worker_.snapshot(); // pin the current config for this request
   const PortGroup* group = snapshot_ ? snapshot_->port(portKey_) : nullptr;
@@ -887,8 +944,22 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   if (requestId.empty()) {
     requestId = uuid4(worker_);
   }
-  std::string upstreamHead = buildUpstreamHead(head, requestId, *route, *chosen, rv.path, rv.query);
   const bool hasBody = head.body != http1::BodyKind::None;
+  // WebSocket (RFC 6455 section 4.1, GEP-1911 kubernetes.io/ws): the Upgrade is passed on for a
+  // bodiless request that asks for it in Connection; other protocols are not upgraded through us.
+  std::string upgrade;
+  if (!hasBody && iequals(head.header("upgrade"), "websocket")) {
+    for (const auto& h : head.headers) {
+      if (iequals(h.name, "connection")) {
+        for (auto part : split(h.value, ',')) {
+          if (iequals(trimOws(part), "upgrade")) {
+            upgrade = "websocket";
+          }
+        }
+      }
+    }
+  }
+  std::string upstreamHead = buildUpstreamHead(head, requestId, *route, *chosen, rv.path, rv.query, upgrade);
   // What the rest needs of the request once its head leaves the read buffer.
   const std::string method(head.method);
   const std::string requestTarget(head.target);
@@ -901,7 +972,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
     co_await writeStatus(status, false);
     co_return false;
   };
-  if (!hasBody) {
+  if (!hasBody && upgrade.empty()) {
     for (const auto& m : route->mirrors) {
       // percent / fraction of the requests (spec 2.4); the mirror runs beside the real request.
       if (worker_.random() % m.denominator < m.numerator) {
@@ -1037,6 +1108,30 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   }
   arm(kIdleTimeout, TimeoutPhase::Body);
   worker_.metrics().countStatus(resp.status);
+  if (resp.status == 101) {
+    if (upgrade.empty() || !iequals(resp.header("upgrade"), upgrade)) {
+      // RFC 9110 section 15.2.2: a switch we did not ask for cannot be relayed.
+      up->stream.close();
+      co_return co_await fail(502, "upstream " + cluster->ir.name + ": 101 Switching Protocols to \"" + std::string(resp.header("upgrade")) +
+                                       "\" without a WebSocket upgrade request");
+    }
+    std::string out;
+    out.append("HTTP/1.1 101 ").append(resp.reason).append("\r\n");
+    for (const auto& h : resp.headers) {
+      if (!http1::isHopByHop(h.name)) {
+        out.append(h.name).append(": ").append(h.value).append("\r\n");
+      }
+    }
+    out.append("connection: upgrade\r\nupgrade: ").append(upgrade).append("\r\n\r\n");
+    up->buf.consume(resp.headBytes);
+    co_await client_->writeAll(asio::buffer(out), ec);
+    if (!ec) {
+      co_await tunnel(*up);
+    }
+    upstream_ = nullptr;
+    up->stream.close();
+    co_return false;
+  }
   // Response head to the client: hop-by-hop fields dropped, our connection decision added.
   bool keep = clientKeepAlive && resp.body != http1::BodyKind::UntilClose;
   std::string out;
