@@ -289,7 +289,7 @@ ParseResult parseResponse(std::string_view data, size_t maxHeadBytes, std::strin
   return {ParseStatus::Done, 0, {}};
 }
 
-size_t ChunkedDecoder::feed(std::string_view data) {
+size_t ChunkedDecoder::feed(std::string_view data, std::string* payloadOut) {
   size_t i = 0;
   constexpr size_t kMaxLine = 4096; // chunk-size lines and trailer lines
   while (i < data.size() && state_ != State::Done && state_ != State::Error) {
@@ -347,6 +347,9 @@ size_t ChunkedDecoder::feed(std::string_view data) {
       break;
     case State::Data: {
       size_t take = static_cast<size_t>(std::min<uint64_t>(remaining_, data.size() - i));
+      if (payloadOut != nullptr) {
+        payloadOut->append(data.substr(i, take));
+      }
       i += take;
       remaining_ -= take;
       payload_ += take;

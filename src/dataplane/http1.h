@@ -65,8 +65,9 @@ ParseResult parseResponse(std::string_view data, size_t maxHeadBytes, std::strin
 class ChunkedDecoder {
 public:
   // Returns the number of bytes of `data` consumed (all, unless the message ended inside it).
-  // On malformed input sets error() and returns what was consumed before the fault.
-  size_t feed(std::string_view data);
+  // On malformed input sets error() and returns what was consumed before the fault. With
+  // `payloadOut`, the chunk data (without the framing) is appended to it.
+  size_t feed(std::string_view data, std::string* payloadOut = nullptr);
   bool done() const { return state_ == State::Done; }
   bool error() const { return state_ == State::Error; }
   uint64_t payloadBytes() const { return payload_; }

@@ -16,6 +16,7 @@
 #include <functional>
 
 #include "common/strings.h"
+#include "dataplane/h2c_client.h"
 #include "dataplane/http1.h"
 #include "dataplane/tls.h"
 #include "dataplane/worker.h"
@@ -38,14 +39,48 @@ constexpr size_t kMaxRequestHead = 60 * 1024;
 constexpr size_t kMaxResponseHead = 64 * 1024;
 constexpr size_t kChunk = 64 * 1024;
 
+// RFC 9110 section 15 reason phrases; the phrase is optional (RFC 9112 section 4), so an unknown
+// code gets none.
 const char* reasonPhrase(int status) {
   switch (status) {
+  case 100: return "Continue";
+  case 101: return "Switching Protocols";
   case 200: return "OK";
+  case 201: return "Created";
+  case 202: return "Accepted";
+  case 203: return "Non-Authoritative Information";
+  case 204: return "No Content";
+  case 205: return "Reset Content";
+  case 206: return "Partial Content";
+  case 300: return "Multiple Choices";
+  case 301: return "Moved Permanently";
+  case 302: return "Found";
+  case 303: return "See Other";
+  case 304: return "Not Modified";
+  case 307: return "Temporary Redirect";
+  case 308: return "Permanent Redirect";
   case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 402: return "Payment Required";
+  case 403: return "Forbidden";
   case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 406: return "Not Acceptable";
+  case 407: return "Proxy Authentication Required";
   case 408: return "Request Timeout";
+  case 409: return "Conflict";
+  case 410: return "Gone";
+  case 411: return "Length Required";
+  case 412: return "Precondition Failed";
   case 413: return "Content Too Large";
+  case 414: return "URI Too Long";
+  case 415: return "Unsupported Media Type";
+  case 416: return "Range Not Satisfiable";
+  case 417: return "Expectation Failed";
   case 421: return "Misdirected Request";
+  case 422: return "Unprocessable Content";
+  case 426: return "Upgrade Required";
+  case 429: return "Too Many Requests";
   case 431: return "Request Header Fields Too Large";
   case 500: return "Internal Server Error";
   case 501: return "Not Implemented";
@@ -53,7 +88,7 @@ const char* reasonPhrase(int status) {
   case 503: return "Service Unavailable";
   case 504: return "Gateway Timeout";
   case 505: return "HTTP Version Not Supported";
-  default: return "Error";
+  default: return "";
   }
 }
 
@@ -195,8 +230,8 @@ awaitable<void> mirrorRequest(Worker& w, SnapshotConstSharedPtr snap, std::strin
                               std::string head, std::string method) {
   const ClusterEntry* cluster = snap->cluster(clusterName);
   if (cluster == nullptr || cluster->ir.endpoints.empty() || cluster->ir.tlsError ||
-      (cluster->ir.tls && !cluster->tlsContext)) {
-    co_return;
+      (cluster->ir.tls && !cluster->tlsContext) || cluster->ir.h2c) {
+    co_return; // mirrors speak HTTP/1.1 only
   }
   const auto& ep = cluster->ir.endpoints[w.nextRoundRobin() % cluster->ir.endpoints.size()];
   error_code ec;
@@ -347,6 +382,27 @@ private:
                                 std::string_view path, std::string_view query, std::string_view upgrade);
   // After a 101 answer to an Upgrade: bytes both ways until both sides have finished.
   awaitable<void> tunnel(UpstreamConn& up);
+  // A request to a kubernetes.io/h2c backend: HTTP/2 with prior knowledge upstream, HTTP/1.1 to
+  // the client.
+  struct H2cExchange {
+    const ClusterEntry& cluster;
+    const std::string& upstreamHead; // the HTTP/1.1 head as it would go upstream, filters applied
+    http1::BodyKind body;
+    uint64_t contentLength;
+    bool expectContinue;
+    const std::string& method;
+    bool clientKeepAlive;
+    const CompiledRoute& route;
+    const ir::WeightedBackend& backend;
+    const std::string& corsResponse;
+    std::chrono::milliseconds timeout;
+  };
+  struct H2cOutcome {
+    int failStatus = 0; // nothing was sent to the client: answer this
+    std::string failure;
+    bool keep = false; // the client connection stays open
+  };
+  awaitable<H2cOutcome> forwardH2c(const H2cExchange& x);
   awaitable<bool> redirect(const http1::Head& head, const CompiledRoute& route, const ListenerView& listener,
                            const std::string& host, std::string_view path, std::string_view query);
 
@@ -795,6 +851,226 @@ awaitable<void> Connection::tunnel(UpstreamConn& up) {
   disarm();
 }
 
+awaitable<Connection::H2cOutcome> Connection::forwardH2c(const H2cExchange& x) {
+  H2cOutcome outcome;
+  error_code ec;
+  if (x.cluster.tlsContext) {
+    outcome.failStatus = 502;
+    outcome.failure = "appProtocol kubernetes.io/h2c is cleartext, but a BackendTLSPolicy asks for TLS";
+    co_return outcome;
+  }
+  // The head we would send over HTTP/1.1, as HTTP/2 fields (RFC 9113 section 8.3.1): Host becomes
+  // :authority; Transfer-Encoding and other connection-specific fields are not sent.
+  http1::Head h;
+  if (http1::parseRequest(x.upstreamHead, x.upstreamHead.size() + 1, h).status != http1::ParseStatus::Done) {
+    outcome.failStatus = 500;
+    outcome.failure = "cannot convert the request to HTTP/2";
+    co_return outcome;
+  }
+  std::vector<std::pair<std::string, std::string>> fields;
+  fields.reserve(h.headers.size());
+  std::string authority;
+  for (const auto& f : h.headers) {
+    if (iequals(f.name, "host")) {
+      authority = std::string(f.value);
+    } else if (!iequals(f.name, "transfer-encoding") && !http1::isHopByHop(f.name)) {
+      fields.emplace_back(toLower(f.name), std::string(f.value));
+    }
+  }
+  const bool hasBody = x.body != http1::BodyKind::None;
+  const auto& ep = x.cluster.ir.endpoints[worker_.nextRoundRobin() % x.cluster.ir.endpoints.size()];
+  const std::string key = x.cluster.ir.name + "|" + ep.address + ":" + std::to_string(ep.port) + "|" +
+                          std::to_string(snapshot_->version()) + "|h2c";
+  std::unique_ptr<UpstreamConn> up = worker_.pool().take(key);
+  if (up && !up->h2->request(h.method, "http", authority, h.target, fields, hasBody)) {
+    up->stream.close();
+    up.reset();
+  }
+  if (!up) {
+    std::string failure;
+    up = co_await connectUpstream(x.cluster, ep, key, failure);
+    if (!up) {
+      worker_.metrics().upstreamFailures.fetch_add(1, std::memory_order_relaxed);
+      outcome.failStatus = timedOut_ == TimeoutPhase::Connect ? 504 : 502;
+      timedOut_ = TimeoutPhase::None;
+      outcome.failure = failure;
+      co_return outcome;
+    }
+    up->h2 = std::make_unique<h2::ClientSession>();
+    if (!up->h2->request(h.method, "http", authority, h.target, fields, hasBody)) {
+      outcome.failStatus = 502;
+      outcome.failure = up->h2->error();
+      co_return outcome;
+    }
+  } else {
+    worker_.metrics().upstreamReuses.fetch_add(1, std::memory_order_relaxed);
+  }
+  upstream_ = up.get();
+  arm(x.timeout, TimeoutPhase::Request);
+  if (hasBody && x.expectContinue) {
+    static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    co_await client_->writeAll(asio::buffer(kContinue), ec);
+  }
+  auto& s = *up->h2;
+  bool bodyDone = !hasBody;
+  uint64_t bodyLeft = x.contentLength;
+  http1::ChunkedDecoder chunks;
+  std::string payload;
+  bool headSent = false;
+  bool chunked = false;
+  bool bodyless = false;
+  std::string out;
+  auto failWith = [&](int status, std::string why) {
+    outcome.failStatus = headSent ? 0 : status;
+    outcome.failure = std::move(why);
+    outcome.keep = false;
+    if (headSent) {
+      spdlog::warn("{} {}: {} (after the response head; the client connection is closed)", x.method,
+                   x.route.name, outcome.failure);
+      client_->close();
+    }
+  };
+  while (true) {
+    auto frames = s.output();
+    if (!frames.empty()) {
+      co_await up->stream.writeAll(asio::buffer(frames.data(), frames.size()), ec);
+      if (ec) {
+        failWith(502, "writing to the HTTP/2 backend failed: " + ec.message());
+        break;
+      }
+      s.sent(frames.size());
+      continue;
+    }
+    if (!s.error().empty()) {
+      failWith(502, s.error());
+      break;
+    }
+    if (s.headersDone() && !headSent) {
+      // The response head, for the HTTP/1.1 client: framing of our own choosing.
+      out.clear();
+      const int status = s.status();
+      out.append("HTTP/1.1 ").append(std::to_string(status)).append(" ").append(reasonPhrase(status)).append("\r\n");
+      bool hasLength = false;
+      for (const auto& [n, v] : s.responseHeaders()) {
+        if (http1::isHopByHop(n) || iequals(n, "transfer-encoding")) {
+          continue;
+        }
+        if (namedIn(x.route.responseHeaders, n) || namedIn(x.backend.responseHeaders, n)) {
+          continue;
+        }
+        hasLength = hasLength || iequals(n, "content-length");
+        out.append(n).append(": ").append(v).append("\r\n");
+      }
+      appendMutation(out, x.route.responseHeaders);
+      appendMutation(out, x.backend.responseHeaders);
+      out.append(x.corsResponse);
+      // RFC 9112 section 6.3: no body for HEAD, 1xx, 204 and 304.
+      bodyless = x.method == "HEAD" || status == 204 || status == 304;
+      chunked = !bodyless && !hasLength;
+      if (chunked) {
+        out.append("transfer-encoding: chunked\r\n");
+      }
+      outcome.keep = x.clientKeepAlive;
+      if (!outcome.keep) {
+        out.append("connection: close\r\n");
+      }
+      out.append("\r\n");
+      worker_.metrics().countStatus(status);
+      headSent = true;
+      arm(kIdleTimeout, TimeoutPhase::Body);
+    }
+    if (headSent && (!s.responseBody().empty() || (s.streamClosed() && chunked))) {
+      auto& b = s.responseBody();
+      if (!bodyless && !b.empty()) {
+        if (chunked) {
+          char size[20];
+          int n = snprintf(size, sizeof size, "%zx\r\n", b.size());
+          out.append(size, static_cast<size_t>(n)).append(b).append("\r\n");
+        } else {
+          out.append(b);
+        }
+      }
+      b.clear();
+      if (s.streamClosed() && chunked && s.streamError() == 0) {
+        out.append("0\r\n\r\n");
+      }
+    }
+    if (!out.empty()) {
+      co_await client_->writeAll(asio::buffer(out), ec);
+      out.clear();
+      if (ec) {
+        failWith(502, "the client went away: " + ec.message());
+        break;
+      }
+      continue;
+    }
+    if (s.streamClosed()) {
+      if (s.streamError() != 0) {
+        failWith(502, "the backend reset the HTTP/2 stream (error code " + std::to_string(s.streamError()) + ")");
+      } else if (!headSent) {
+        failWith(502, "the HTTP/2 stream closed without a response");
+      }
+      break;
+    }
+    if (!bodyDone && !s.bodyQueued()) {
+      // Request body from the client (what is already read first), unframed for DATA frames.
+      if (in_.size() == 0) {
+        size_t n = co_await client_->readSome(in_.prepare(kChunk), ec);
+        if (ec || n == 0) {
+          failWith(502, "the client closed during the request body");
+          break;
+        }
+        in_.commit(n);
+      }
+      payload.clear();
+      std::string_view avail = in_.view();
+      if (x.body == http1::BodyKind::ContentLength) {
+        size_t take = static_cast<size_t>(std::min<uint64_t>(bodyLeft, avail.size()));
+        payload.assign(avail.substr(0, take));
+        in_.consume(take);
+        bodyLeft -= take;
+        bodyDone = bodyLeft == 0;
+      } else {
+        size_t used = chunks.feed(avail, &payload);
+        in_.consume(used);
+        if (chunks.error()) {
+          failWith(400, "malformed chunked request body");
+          break;
+        }
+        bodyDone = chunks.done();
+      }
+      s.body(payload, bodyDone);
+      continue;
+    }
+    size_t n = co_await up->stream.readSome(up->buf.prepare(16 * 1024), ec);
+    if (ec || n == 0) {
+      const bool timeout = timedOut_ == TimeoutPhase::Request;
+      timedOut_ = TimeoutPhase::None;
+      failWith(timeout ? 504 : 502, timeout ? "no response within " + std::to_string(x.timeout.count()) + "ms"
+                                            : "the HTTP/2 backend closed the connection" +
+                                                  (ec ? " (" + ec.message() + ")" : std::string()));
+      break;
+    }
+    up->buf.commit(n);
+    const bool fed = s.feed(up->buf.view());
+    up->buf.consume(up->buf.size());
+    if (!fed) {
+      auto goaway = s.output(); // tell the backend why, best effort
+      co_await up->stream.writeAll(asio::buffer(goaway.data(), goaway.size()), ec);
+      failWith(502, s.error());
+      break;
+    }
+  }
+  upstream_ = nullptr;
+  const bool sameSnapshot = worker_.snapshot() && worker_.snapshot()->version() == snapshot_->version();
+  if (outcome.failStatus == 0 && outcome.failure.empty() && s.reusable() && sameSnapshot) {
+    worker_.pool().put(std::move(up));
+  } else {
+    up->stream.close();
+  }
+  co_return outcome;
+}
+
 awaitable<bool> Connection::handleRequest(http1::Head& head) {
   snapshot_ = worker_.snapshot(); // pin the current config for this request
   const PortGroup* group = snapshot_ ? snapshot_->port(portKey_) : nullptr;
@@ -980,6 +1256,15 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
                        asio::detached);
       }
     }
+  }
+  if (cluster->ir.h2c) {
+    H2cExchange x{*cluster, upstreamHead, head.body, head.contentLength, head.expectContinue, method, clientKeepAlive,
+                  *route, *chosen, corsResponse, attemptTimeout};
+    auto outcome = co_await forwardH2c(x);
+    if (outcome.failStatus != 0) {
+      co_return co_await fail(outcome.failStatus, "upstream " + cluster->ir.name + ": " + outcome.failure);
+    }
+    co_return outcome.keep;
   }
   // HTTPRouteRetry (GEP-1731): `attempts` upstream tries in all, on the listed status codes and on
   // connection errors, `backoff` apart, within the request timeout. Only requests without a body

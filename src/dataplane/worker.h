@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "dataplane/h2c_client.h"
 #include "dataplane/snapshot.h"
 
 namespace gantry::dataplane {
@@ -185,6 +186,7 @@ struct UpstreamConn {
   Buffer buf{16 * 1024};
   std::string poolKey;
   std::chrono::steady_clock::time_point idleSince;
+  std::unique_ptr<h2::ClientSession> h2; // kubernetes.io/h2c backends
 };
 
 class Worker;

@@ -170,6 +170,9 @@ nlohmann::json toJson(const Config& config) {
       }
       cj["tls"] = tj;
     }
+    if (c.h2c) {
+      cj["protocol"] = "h2c";
+    }
     if (c.tlsError) {
       cj["tlsError"] = *c.tlsError;
     }

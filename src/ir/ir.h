@@ -171,6 +171,7 @@ struct Cluster {
   // Set when a policy wants TLS but cannot be honoured (missing CA, bad client certificate):
   // requests answer 500 and are never sent in plaintext.
   std::optional<std::string> tlsError;
+  bool h2c = false; // appProtocol kubernetes.io/h2c: HTTP/2 with prior knowledge (GEP-1911)
   bool operator==(const Cluster&) const = default;
 };
 

@@ -40,7 +40,8 @@ bool isIpLiteral(const std::string& s) {
 
 // Service port appProtocol values (GEP-1911) Gantry speaks to a backend.
 bool supportedAppProtocol(const std::string& p) {
-  return p == "http" || p == "https" || p == "kubernetes.io/ws" || p == "kubernetes.io/wss";
+  return p == "http" || p == "https" || p == "kubernetes.io/ws" || p == "kubernetes.io/wss" ||
+         p == "kubernetes.io/h2c";
 }
 
 // Gateway API hostname matching: "*.example.com" matches any name with at least one more label.
@@ -715,8 +716,9 @@ private:
       return invalid("BackendNotFound", "Service " + ns + "/" + b.name +
                                             " is of type ExternalName, which is not supported");
     }
-    // GEP-1911 appProtocol: HTTP/1.1 (with WebSocket upgrades for kubernetes.io/ws and wss); any
-    // protocol Gantry cannot speak to the backend makes the ref ResolvedRefs=False/UnsupportedProtocol.
+    // GEP-1911 appProtocol: HTTP/1.1 (with WebSocket upgrades for kubernetes.io/ws and wss), HTTP/2
+    // with prior knowledge for kubernetes.io/h2c; any protocol Gantry cannot speak to the backend
+    // makes the ref ResolvedRefs=False/UnsupportedProtocol.
     if (sp->appProtocol && !supportedAppProtocol(*sp->appProtocol)) {
       return invalid("UnsupportedProtocol", "Service " + ns + "/" + b.name + " port " +
                                                 std::to_string(*b.port) + ": appProtocol " +
@@ -1235,6 +1237,7 @@ private:
       cs.port = &sp;
       cs.gateway = &gs;
       cs.cluster.endpoints = endpointsFor(svc, sp);
+      cs.cluster.h2c = sp.appProtocol.value_or("") == "kubernetes.io/h2c";
     }
     usedBy_[{svc.meta.ns, svc.meta.name}].insert(gs.key);
     return name;
