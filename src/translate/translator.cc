@@ -833,8 +833,10 @@ private:
   // Spec section 2: the filters Gantry implements become IR; any other type leaves the rule
   // unimplemented (returned as the reason), never served without it. Backend filters support the
   // header modifiers only.
-  static std::optional<std::string> applyFilters(const std::vector<api::HTTPRouteFilter>& filters,
-                                                 RouteFilters& out, bool ruleLevel) {
+  // Filters Gantry cannot apply: UnsupportedValue for a type it does not implement,
+  // IncompatibleFilters for a known one where Gantry cannot apply it (on a backendRef).
+  static std::optional<RefProblem> applyFilters(const std::vector<api::HTTPRouteFilter>& filters,
+                                                RouteFilters& out, bool ruleLevel) {
     for (const auto& f : filters) {
       if (f.requestHeaderModifier) {
         out.requestHeaders = mutation(*f.requestHeaderModifier);
@@ -860,7 +862,12 @@ private:
       } else if (ruleLevel && f.urlRewrite) {
         out.rewrite = ir::Rewrite{f.urlRewrite->hostname, pathModifier(f.urlRewrite->path)};
       } else {
-        return "filter type " + f.type + (ruleLevel ? "" : " on a backendRef") + " is not supported yet";
+        if (f.requestRedirect || f.requestMirror || f.cors || f.urlRewrite) {
+          return RefProblem{"IncompatibleFilters",
+                            "filter type " + f.type + " on a backendRef is not supported; use it on the rule"};
+        }
+        return RefProblem{"UnsupportedValue", "filter type " + f.type + (ruleLevel ? "" : " on a backendRef") +
+                                                  " is not supported yet"};
       }
     }
     return std::nullopt;
@@ -960,6 +967,7 @@ private:
     // Build IR routes once per rule and match; invalid backends become 500s, the route stays.
     std::optional<RefProblem> problem;
     std::optional<std::string> unsupported;
+    std::string unsupportedReason = "UnsupportedValue"; // or IncompatibleFilters (spec 2)
     std::vector<PendingRoute> built;
     for (size_t ri = 0; ri < r.rules.size(); ++ri) {
       const auto& rule = r.rules[ri];
@@ -969,7 +977,8 @@ private:
       bool ruleOk = true;
       RouteFilters rf;
       if (auto why = applyFilters(rule.filters, rf, true)) {
-        unsupported = ruleLabel + *why;
+        unsupported = ruleLabel + why->message;
+        unsupportedReason = why->reason;
         ruleOk = false;
       }
       // RequestMirror backends resolve like backendRefs; an unusable one is reported
@@ -992,7 +1001,8 @@ private:
         auto wb = backend(r, b, problem, gs);
         RouteFilters bf;
         if (auto why = applyFilters(b.filters, bf, false)) {
-          unsupported = ruleLabel + *why;
+          unsupported = ruleLabel + why->message;
+          unsupportedReason = why->reason;
           ruleOk = false;
         }
         wb.requestHeaders = bf.requestHeaders;
@@ -1003,6 +1013,7 @@ private:
         const auto& m = rule.matches[mi];
         if (auto why = checkMatch(m)) {
           unsupported = ruleLabel + *why;
+          unsupportedReason = "UnsupportedValue";
           ruleOk = false;
         }
         if (!ruleOk) {
@@ -1047,7 +1058,7 @@ private:
       }
     }
     if (built.empty() && !r.rules.empty()) {
-      ps.conditions.push_back(cond("Accepted", false, "UnsupportedValue",
+      ps.conditions.push_back(cond("Accepted", false, unsupportedReason,
                                    unsupported.value_or("no rule could be implemented"), gen));
       return;
     }
@@ -1068,7 +1079,7 @@ private:
     }
     ps.conditions.push_back(cond("Accepted", true, "Accepted", "Route is Accepted", gen));
     if (unsupported) {
-      ps.conditions.push_back(cond("PartiallyInvalid", true, "UnsupportedValue",
+      ps.conditions.push_back(cond("PartiallyInvalid", true, unsupportedReason,
                                    "Dropped Rule(s): " + *unsupported, gen));
     }
     ps.conditions.push_back(cond("Programmed", true, "Programmed", kProgrammedMessage, gen));
