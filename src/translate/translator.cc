@@ -732,8 +732,11 @@ private:
   // then most headers, then most query params, then oldest route, then namespace/name, then rule
   // order.
   static bool precedes(const PendingRoute& a, const PendingRoute& b) {
+    // Spec 1.3 orders Exact before PathPrefix and leaves RegularExpression to implementations:
+    // Gantry puts it between the two (longer patterns first), so that a catch-all PathPrefix "/"
+    // does not hide every regular expression, as Envoy Gateway does.
     auto kindRank = [](const std::string& t) {
-      return t == "Exact" ? 2 : (t == "PathPrefix" ? 1 : 0);
+      return t == "Exact" ? 3 : (t == "RegularExpression" ? 2 : (t == "PathPrefix" ? 1 : 0));
     };
     const auto& ma = a.route.match;
     const auto& mb = b.route.match;
