@@ -1,0 +1,117 @@
+"""Backend selection through `gantry run` (Gateway API spec 3): weight 0 gets nothing, an invalid
+backendRef takes its share of requests as 500s, a rule whose backends are all invalid or that has
+no backendRefs answers 500, a Service without ready endpoints answers 503."""
+import collections
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from harness import Gantry, http_backend
+
+CONFIG = """apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: apps}}
+spec:
+  gatewayClassName: gantry
+  listeners: [{{name: http, port: 80, protocol: HTTP}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: backends, namespace: apps}}
+spec:
+  parentRefs: [{{name: gw}}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: /split}}}}]
+    backendRefs:
+    - {{name: live, port: 80, weight: 1}}
+    - {{name: missing, port: 80, weight: 1}}
+    - {{name: never, port: 80, weight: 0}}
+  - matches: [{{path: {{type: PathPrefix, value: /all-invalid}}}}]
+    backendRefs: [{{name: missing, port: 80}}, {{name: live, port: 80, kind: Pod, group: ""}}]
+  - matches: [{{path: {{type: PathPrefix, value: /no-backends}}}}]
+  - matches: [{{path: {{type: PathPrefix, value: /not-ready}}}}]
+    backendRefs: [{{name: not-ready, port: 80}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: live, namespace: apps}}
+spec: {{ports: [{{port: 80}}]}}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {{name: live, namespace: apps}}
+subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{port: {live}}}]}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: never, namespace: apps}}
+spec: {{ports: [{{port: 80}}]}}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {{name: never, namespace: apps}}
+subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{port: {never}}}]}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: not-ready, namespace: apps}}
+spec: {{ports: [{{port: 80}}]}}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {{name: not-ready-1, namespace: apps, labels: {{kubernetes.io/service-name: not-ready}}}}
+addressType: IPv4
+ports: [{{port: {live}}}]
+endpoints: [{{addresses: [127.0.0.1], conditions: {{ready: false}}}}]
+"""
+
+
+class BackendsTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="gantry-backends-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.never_hits = []
+        live = http_backend(self, lambda path, headers: (200, b"live"))
+        never = http_backend(self, lambda path, headers: (self.never_hits.append(path) or 200, b"never"))
+        config = os.path.join(self.tmp, "config")
+        os.makedirs(config)
+        with open(os.path.join(config, "backends.yaml"), "w") as f:
+            f.write(CONFIG.format(live=live, never=never))
+        self.g = Gantry(config, listener_ports=(80,))
+        self.addCleanup(self.g.stop)
+        self.base = f"http://127.0.0.1:{self.g.offset + 80}"
+
+    def codes(self, path, n):
+        urls = []
+        for _ in range(n):
+            urls += ["-o", "/dev/null", self.base + path]
+        p = subprocess.run(["curl", "-s", "-w", "%{http_code}\n", *urls],
+                           capture_output=True, text=True)
+        return collections.Counter(int(c) for c in p.stdout.split())
+
+    def test_an_invalid_backend_takes_its_share_as_500s_and_weight_0_gets_nothing(self):
+        codes = self.codes("/split", 200)
+        self.assertEqual(sum(codes.values()), 200)
+        self.assertEqual(set(codes), {200, 500})
+        # Two backends of weight 1, one invalid: half the requests are 500. The binomial standard
+        # deviation is 7.1 requests; the tolerance is 4.5 of them.
+        self.assertLess(abs(codes[500] - 100), 32, codes)
+        self.assertEqual(self.never_hits, [])
+        route = self.g.status_of("HTTPRoute", "backends")
+        refs = {c["type"]: (c["status"], c["reason"]) for c in route["status"]["parents"][0]["conditions"]}
+        self.assertEqual(refs["ResolvedRefs"], ("False", "BackendNotFound"))
+        self.assertEqual(refs["Accepted"], ("True", "Accepted"))
+
+    def test_all_invalid_no_backends_and_no_ready_endpoints(self):
+        self.assertEqual(self.codes("/all-invalid", 20), {500: 20})
+        self.assertEqual(self.codes("/no-backends", 5), {500: 5})
+        self.assertEqual(self.codes("/not-ready", 5), {503: 5})
+        logs = self.g.logs()
+        self.assertIn("has no ready endpoints", logs)
+        self.assertIn("no backendRefs", logs)
+
+
+if __name__ == "__main__":
+    unittest.main()
