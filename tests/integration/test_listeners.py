@@ -180,6 +180,17 @@ spec:
             self.assertEqual(ancestor["ancestorRef"]["name"], "gateway-01")
             self.assertEqual([(c["type"], c["status"]) for c in ancestor["conditions"]],
                              [("Accepted", "True"), ("ResolvedRefs", "True")])
+            # Spec 7: the policy reacts to the ConfigMap's content. Another CA in ca.crt: the
+            # backend is no longer trusted (502, unknown CA); the right one again: 200.
+            other = harness.Certs(os.path.join(s.tmp, "other-ca"))
+            with open(other.ca) as f:
+                wrong = "".join("    " + line for line in f)
+            policy_yaml = open(os.path.join(s.config, "upstream-policy.yaml")).read()
+            s.write("upstream-policy.yaml", policy_yaml.replace(ca, wrong))
+            wait_for(lambda: s.curl("/echo")[0] == 502, what="502 with the other CA")
+            self.assertIn("unknown CA", g.logs())
+            s.write("upstream-policy.yaml", policy_yaml)
+            wait_for(lambda: s.curl("/echo")[0] == 200, what="200 with the right CA again")
 
 
 class TlsPolicyTest(unittest.TestCase):
