@@ -314,6 +314,13 @@ public:
     }
   }
 
+  // One HTTP/2 stream as a connection that carries one request.
+  Connection(Worker& w, std::shared_ptr<Pipe> pipe, std::string portKey, std::string peer)
+      : worker_(w), portKey_(std::move(portKey)), peer_(std::move(peer)), timer_(w.context()) {
+    snapshot_ = w.snapshot();
+    client_.emplace(tcp::socket(w.context()), std::move(pipe));
+  }
+
   awaitable<void> run();
 
 private:
@@ -426,7 +433,7 @@ awaitable<void> Connection::run() {
   auto self = shared_from_this();
   worker_.metrics().connectionsActive.fetch_add(1, std::memory_order_relaxed);
   error_code ec;
-  if (client_->isTls()) {
+  if (client_->isTls() && !client_->isPipe()) {
     arm(kHandshakeTimeout, TimeoutPhase::Handshake);
     co_await client_->handshake(ec);
     if (ec) {
@@ -437,6 +444,20 @@ awaitable<void> Connection::run() {
       worker_.metrics().connectionsActive.fetch_sub(1, std::memory_order_relaxed);
       co_return;
     }
+    const unsigned char* alpn = nullptr;
+    unsigned int alpnLen = 0;
+    SSL_get0_alpn_selected(client_->ownSsl(), &alpn, &alpnLen);
+    if (alpnLen == 2 && alpn[0] == 'h' && alpn[1] == '2') {
+      // RFC 9113 section 3.2: HTTP/2 over TLS, chosen by ALPN.
+      disarm();
+      timer_.cancel();
+      co_await serveHttp2(worker_, std::move(*client_), portKey_, peer_);
+      worker_.metrics().connectionsActive.fetch_sub(1, std::memory_order_relaxed);
+      co_return;
+    }
+  }
+  if (client_->isPipe()) {
+    worker_.metrics().connectionsActive.fetch_sub(1, std::memory_order_relaxed); // counted as the HTTP/2 connection
   }
   bool keepAlive = true;
   while (keepAlive) {
@@ -491,7 +512,9 @@ awaitable<void> Connection::run() {
   disarm();
   timer_.cancel();
   client_->close();
-  worker_.metrics().connectionsActive.fetch_sub(1, std::memory_order_relaxed);
+  if (!client_->isPipe()) {
+    worker_.metrics().connectionsActive.fetch_sub(1, std::memory_order_relaxed);
+  }
 }
 
 awaitable<bool> Connection::localReply(int status, const std::string& cause, const http1::Head* head,
@@ -1461,6 +1484,11 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
 }
 
 } // namespace
+
+void serveStream(Worker& worker, std::shared_ptr<Pipe> pipe, std::string portKey, std::string peer) {
+  auto conn = std::make_shared<Connection>(worker, std::move(pipe), std::move(portKey), std::move(peer));
+  asio::co_spawn(worker.context(), [conn]() -> awaitable<void> { co_await conn->run(); }, asio::detached);
+}
 
 void serveConnection(Worker& worker, tcp::socket socket, std::string portKey) {
   auto conn = std::make_shared<Connection>(worker, std::move(socket), std::move(portKey));

@@ -58,6 +58,10 @@ awaitable<bool> Stream::waitFor(int want, error_code& ec) {
 }
 
 awaitable<void> Stream::waitReadable(error_code& ec) {
+  if (pipe_) {
+    co_await pipe_->waitReadable(ec);
+    co_return;
+  }
   if (ssl_ && SSL_pending(ssl_.get()) > 0) {
     co_return;
   }
@@ -65,6 +69,9 @@ awaitable<void> Stream::waitReadable(error_code& ec) {
 }
 
 awaitable<size_t> Stream::readSome(asio::mutable_buffer b, error_code& ec) {
+  if (pipe_) {
+    co_return co_await pipe_->read(b, ec);
+  }
   if (!ssl_) {
     co_return co_await socket_.async_read_some(b, asio::redirect_error(use_awaitable, ec));
   }
@@ -83,6 +90,10 @@ awaitable<size_t> Stream::readSome(asio::mutable_buffer b, error_code& ec) {
 }
 
 awaitable<void> Stream::writeAll(asio::const_buffer buf, error_code& ec) {
+  if (pipe_) {
+    co_await pipe_->write(buf, ec);
+    co_return;
+  }
   if (!ssl_) {
     co_await asio::async_write(socket_, buf, asio::redirect_error(use_awaitable, ec));
     co_return;
@@ -121,6 +132,10 @@ awaitable<void> Stream::handshake(error_code& ec) {
 }
 
 awaitable<void> Stream::shutdown() {
+  if (pipe_) {
+    pipe_->shutdown();
+    co_return;
+  }
   error_code ec;
   if (ssl_) {
     // RFC 8446 section 6.1: close_notify before closing. Without it a client sees a truncated
@@ -142,6 +157,10 @@ awaitable<void> Stream::shutdown() {
 }
 
 void Stream::close() {
+  if (pipe_) {
+    pipe_->close();
+    return;
+  }
   if (ssl_) {
     // Closing without a close_notify exchange is deliberate here (a pooled backend connection we
     // drop, a timeout): tell OpenSSL so, or it marks the session not resumable when the SSL object

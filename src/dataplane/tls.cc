@@ -119,9 +119,10 @@ size_t addTrustAnchors(SSL_CTX* ctx, const std::vector<std::string>& pems, STACK
 
 int selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                unsigned int inlen, void*) {
-  static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  // Ours in order of preference: HTTP/2 (RFC 9113 section 3.2), then HTTP/1.1.
+  static const unsigned char kProtocols[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   unsigned char* selected = nullptr;
-  if (SSL_select_next_proto(&selected, outlen, kHttp11, sizeof kHttp11, in, inlen) ==
+  if (SSL_select_next_proto(&selected, outlen, kProtocols, sizeof kProtocols, in, inlen) ==
       OPENSSL_NPN_NEGOTIATED) {
     *out = selected;
     return SSL_TLSEXT_ERR_OK;

@@ -147,17 +147,36 @@ private:
 // ssl::stream keeps one). The socket is non-blocking; when OpenSSL wants to read or write, the
 // coroutine waits for readiness on the worker's reactor. Operations report errors through `ec`
 // in Asio's SSL category (the OpenSSL error code), as ssl::stream does.
+// An in-process byte stream standing in for a client connection: one HTTP/2 stream, seen by the
+// HTTP/1.1 request path as a connection that carries one request (h2_frontend.cc).
+class Pipe {
+public:
+  virtual ~Pipe() = default;
+  // Request bytes, as HTTP/1.1; 0 with asio::error::eof at the end.
+  virtual asio::awaitable<size_t> read(asio::mutable_buffer b, error_code& ec) = 0;
+  virtual asio::awaitable<void> waitReadable(error_code& ec) = 0;
+  // Response bytes, as HTTP/1.1.
+  virtual asio::awaitable<void> write(asio::const_buffer b, error_code& ec) = 0;
+  virtual void shutdown() = 0; // the response is complete
+  virtual void close() = 0;    // abort (RST_STREAM unless the response was complete)
+  virtual SSL* ssl() = 0;      // the TLS connection the stream belongs to
+};
+
 class Stream {
 public:
   explicit Stream(tcp::socket s) : socket_(std::move(s)) {}
+  Stream(tcp::socket unopened, std::shared_ptr<Pipe> pipe) : socket_(std::move(unopened)), pipe_(std::move(pipe)) {}
   // TLS on `s` with a new SSL object of `ctx`, as server or client.
   Stream(tcp::socket s, SSL_CTX* ctx, bool server);
   Stream(Stream&&) noexcept = default;
   Stream& operator=(Stream&&) noexcept = default;
 
   tcp::socket& socket() { return socket_; }
-  SSL* ssl() { return ssl_.get(); }
-  bool isTls() const { return ssl_ != nullptr; }
+  SSL* ssl() { return pipe_ ? pipe_->ssl() : ssl_.get(); }
+  bool isTls() const { return ssl_ != nullptr || (pipe_ && pipe_->ssl() != nullptr); }
+  bool isPipe() const { return pipe_ != nullptr; }
+  // An HTTP/2 connection's TLS stream is handed over whole (ALPN h2).
+  SSL* ownSsl() { return ssl_.get(); }
 
   asio::awaitable<size_t> readSome(asio::mutable_buffer b, error_code& ec);
   // Returns when there is something to read (TLS: already decrypted, or bytes on the socket).
@@ -177,6 +196,7 @@ private:
 
   tcp::socket socket_;
   std::unique_ptr<SSL, SslFree> ssl_;
+  std::shared_ptr<Pipe> pipe_;
 };
 
 // One connection to a backend endpoint; pooled between requests.
@@ -251,5 +271,9 @@ private:
 
 // Serves one accepted client connection until it closes (proxy.cc).
 void serveConnection(Worker& worker, tcp::socket socket, std::string portKey);
+// One HTTP/2 stream's request through the HTTP/1.1 request path (h2_frontend.cc calls it).
+void serveStream(Worker& worker, std::shared_ptr<Pipe> pipe, std::string portKey, std::string peer);
+// An HTTP/2 connection (ALPN h2) after its TLS handshake; returns when it is closed.
+asio::awaitable<void> serveHttp2(Worker& worker, Stream stream, std::string portKey, std::string peer);
 
 } // namespace gantry::dataplane

@@ -1,0 +1,643 @@
+// HTTP/2 from clients (RFC 9113), over TLS with ALPN h2. nghttp2 (Debian's libnghttp2) does the
+// framing, HPACK, stream states and flow control; each request stream is then served by the same
+// request path as HTTP/1.1 (routing, filters, backends, timeouts, logs): the stream's request is
+// handed to it as an HTTP/1.1 message through a Pipe, and the HTTP/1.1 response it writes is
+// turned back into HEADERS and DATA frames. One code path for both protocols, at the price of
+// one extra head serialisation and parse per request.
+#include <nghttp2/nghttp2.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <cstring>
+#include <map>
+
+#include "common/strings.h"
+#include "dataplane/http1.h"
+#include "dataplane/worker.h"
+
+namespace gantry::dataplane {
+
+namespace {
+
+using asio::awaitable;
+using asio::use_awaitable;
+
+constexpr size_t kMaxRequestHead = 60 * 1024;      // as for HTTP/1.1: 431 past it
+constexpr uint32_t kMaxConcurrentStreams = 128;
+constexpr int32_t kStreamWindow = 256 * 1024;      // request body bytes buffered per stream
+constexpr size_t kMaxBufferedResponse = 256 * 1024; // response bytes waiting for DATA frames
+constexpr auto kIdleTimeout = std::chrono::seconds(300);
+
+class Session;
+
+// One request stream: a Pipe for the HTTP/1.1 request path on one side, frames on the other.
+class H2Stream : public Pipe {
+public:
+  H2Stream(Session& s, int32_t id, asio::io_context& ctx)
+      : session_(&s), id_(id), inReady_(ctx, std::chrono::steady_clock::time_point::max()),
+        outSpace_(ctx, std::chrono::steady_clock::time_point::max()) {}
+
+  // --- request side, fed by the session
+  std::string method, path, authority, scheme;
+  std::vector<std::pair<std::string, std::string>> headers;
+  size_t headBytes = 0;
+  bool tooLarge = false;
+  bool hasContentLength = false;
+
+  void start(bool endStream);
+  void requestData(const uint8_t* data, size_t len);
+  void requestEnd();
+
+  // --- response side, drained by nghttp2
+  ssize_t readResponse(uint8_t* buf, size_t length, uint32_t* flags);
+  void closedByPeer(uint32_t code);
+  void detach() { session_ = nullptr; wake(); }
+
+  // --- Pipe
+  awaitable<size_t> read(asio::mutable_buffer b, error_code& ec) override;
+  awaitable<void> waitReadable(error_code& ec) override;
+  awaitable<void> write(asio::const_buffer b, error_code& ec) override;
+  void shutdown() override;
+  void close() override;
+  SSL* ssl() override;
+
+private:
+  void wake() {
+    inReady_.cancel();
+    outSpace_.cancel();
+  }
+  bool responseHead();
+  void responseBody(std::string_view bytes);
+  void finishResponse();
+
+  Session* session_;
+  int32_t id_;
+  // request bytes (HTTP/1.1) not yet read by the request path
+  std::string in_;
+  bool inEnd_ = false;
+  bool chunkedIn_ = false;
+  size_t unconsumed_ = 0; // DATA bytes received but not yet given back to the window
+  asio::steady_timer inReady_;
+  // response
+  std::string raw_;          // HTTP/1.1 response bytes before the head is complete
+  bool headDone_ = false;
+  http1::BodyKind kind_ = http1::BodyKind::None;
+  uint64_t left_ = 0;
+  http1::ChunkedDecoder chunks_;
+  std::string out_;          // body bytes for DATA frames
+  bool outEnd_ = false;
+  bool deferred_ = false;
+  bool complete_ = false;    // the response was wholly framed
+  bool closed_ = false;      // the stream is gone (RST, end of connection)
+  asio::steady_timer outSpace_;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+  Session(Worker& w, Stream stream, std::string portKey, std::string peer)
+      : worker_(w), stream_(std::move(stream)), portKey_(std::move(portKey)), peer_(std::move(peer)),
+        idle_(w.context()) {}
+  ~Session() {
+    if (session_ != nullptr) {
+      nghttp2_session_del(session_);
+    }
+  }
+
+  awaitable<void> run();
+  void flush();
+  nghttp2_session* raw() { return session_; }
+  SSL* ssl() { return stream_.ownSsl(); }
+  Worker& worker() { return worker_; }
+  void forget(int32_t id) { streams_.erase(id); }
+
+private:
+  struct Cb;
+  awaitable<void> writer();
+  void touch();
+
+  Worker& worker_;
+  Stream stream_;
+  std::string portKey_;
+  std::string peer_;
+  nghttp2_session* session_ = nullptr;
+  std::map<int32_t, std::shared_ptr<H2Stream>> streams_;
+  bool writing_ = false;
+  bool dead_ = false;
+  asio::steady_timer idle_;
+  std::chrono::steady_clock::time_point lastActivity_;
+  friend class H2Stream;
+};
+
+// --- H2Stream ------------------------------------------------------------------------------
+
+void H2Stream::start(bool endStream) {
+  // RFC 9113 section 8.3.1: the request line from the pseudo-header fields; :authority stands for
+  // Host (section 8.3.1 allows either; a Host field alongside it is dropped).
+  in_.reserve(headBytes + 128);
+  in_.append(method).append(" ").append(path).append(" HTTP/1.1\r\n");
+  if (!authority.empty()) {
+    in_.append("host: ").append(authority).append("\r\n");
+  }
+  std::string cookie;
+  for (const auto& [n, v] : headers) {
+    if (n == "host" && !authority.empty()) {
+      continue;
+    }
+    if (n == "cookie") {
+      // Section 8.2.3: split cookie fields are joined with "; " before going to HTTP/1.1.
+      cookie.append(cookie.empty() ? "" : "; ").append(v);
+      continue;
+    }
+    in_.append(n).append(": ").append(v).append("\r\n");
+  }
+  if (!cookie.empty()) {
+    in_.append("cookie: ").append(cookie).append("\r\n");
+  }
+  if (!endStream && !hasContentLength) {
+    chunkedIn_ = true; // a body of unknown length: chunked for the HTTP/1.1 side
+    in_.append("transfer-encoding: chunked\r\n");
+  }
+  // One request per pipe: the request path answers and ends instead of waiting for another.
+  in_.append("connection: close\r\n\r\n");
+  inEnd_ = endStream;
+}
+
+void H2Stream::requestData(const uint8_t* data, size_t len) {
+  if (chunkedIn_) {
+    char size[20];
+    int n = snprintf(size, sizeof size, "%zx\r\n", len);
+    in_.append(size, static_cast<size_t>(n));
+    in_.append(reinterpret_cast<const char*>(data), len);
+    in_.append("\r\n");
+  } else {
+    in_.append(reinterpret_cast<const char*>(data), len);
+  }
+  unconsumed_ += len;
+  inReady_.cancel();
+}
+
+void H2Stream::requestEnd() {
+  if (chunkedIn_ && !inEnd_) {
+    in_.append("0\r\n\r\n");
+  }
+  inEnd_ = true;
+  inReady_.cancel();
+}
+
+awaitable<void> H2Stream::waitReadable(error_code& ec) {
+  while (in_.empty() && !inEnd_ && !closed_) {
+    error_code ignored;
+    inReady_.expires_at(std::chrono::steady_clock::time_point::max());
+    co_await inReady_.async_wait(asio::redirect_error(use_awaitable, ignored));
+  }
+  if (in_.empty() && (inEnd_ || closed_)) {
+    ec = asio::error::eof;
+  }
+}
+
+awaitable<size_t> H2Stream::read(asio::mutable_buffer b, error_code& ec) {
+  co_await waitReadable(ec);
+  if (ec) {
+    co_return 0;
+  }
+  size_t n = std::min(b.size(), in_.size());
+  std::memcpy(b.data(), in_.data(), n);
+  in_.erase(0, n);
+  // Flow control follows what the request path has taken, so a slow backend holds the client.
+  if (unconsumed_ > 0 && session_ != nullptr) {
+    size_t give = std::min(unconsumed_, n);
+    unconsumed_ -= give;
+    nghttp2_session_consume(session_->raw(), id_, give);
+    session_->flush();
+  }
+  co_return n;
+}
+
+SSL* H2Stream::ssl() { return session_ != nullptr ? session_->ssl() : nullptr; }
+
+awaitable<void> H2Stream::write(asio::const_buffer b, error_code& ec) {
+  if (closed_ || session_ == nullptr) {
+    ec = asio::error::broken_pipe;
+    co_return;
+  }
+  std::string_view bytes(static_cast<const char*>(b.data()), b.size());
+  if (!headDone_) {
+    raw_.append(bytes);
+    if (!responseHead()) {
+      if (closed_) {
+        ec = asio::error::broken_pipe;
+      }
+      co_return;
+    }
+    bytes = {};
+    std::string rest = std::move(raw_);
+    raw_.clear();
+    responseBody(rest);
+  } else {
+    responseBody(bytes);
+  }
+  session_->flush();
+  // Back pressure: wait while nghttp2 has not framed what we hold (the client's window is shut).
+  while (out_.size() > kMaxBufferedResponse && !closed_ && session_ != nullptr) {
+    error_code ignored;
+    outSpace_.expires_at(std::chrono::steady_clock::time_point::max());
+    co_await outSpace_.async_wait(asio::redirect_error(use_awaitable, ignored));
+  }
+  if (closed_) {
+    ec = asio::error::broken_pipe;
+  }
+}
+
+// Parses the HTTP/1.1 response head in raw_ and submits HEADERS. False while incomplete or on
+// error (then the stream is reset). Leaves the bytes after the head in raw_.
+bool H2Stream::responseHead() {
+  while (true) {
+    http1::Head h;
+    auto r = http1::parseResponse(raw_, 64 * 1024, method, h);
+    if (r.status == http1::ParseStatus::Incomplete) {
+      return false;
+    }
+    if (r.status == http1::ParseStatus::Error) {
+      spdlog::warn("HTTP/2 stream {}: cannot relay the response: {}", id_, r.error);
+      close();
+      return false;
+    }
+    if (h.status < 200) {
+      raw_.erase(0, h.headBytes); // interim responses are not relayed
+      continue;
+    }
+    std::string status = std::to_string(h.status);
+    std::vector<std::string> names;
+    names.reserve(h.headers.size());
+    std::vector<nghttp2_nv> nva;
+    nva.reserve(h.headers.size() + 1);
+    auto nv = [](std::string_view n, std::string_view v) {
+      return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(n.data())),
+                        reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
+                        NGHTTP2_NV_FLAG_NONE};
+    };
+    nva.push_back(nv(":status", status));
+    for (const auto& f : h.headers) {
+      // RFC 9113 section 8.2.2: no connection-specific fields; names in lower case.
+      if (http1::isHopByHop(f.name) || iequals(f.name, "transfer-encoding")) {
+        continue;
+      }
+      names.push_back(toLower(f.name));
+      nva.push_back(nv(names.back(), f.value));
+    }
+    // `names` must not reallocate while nva points into it.
+    for (size_t i = 1, j = 0; i < nva.size(); ++i, ++j) {
+      nva[i].name = reinterpret_cast<uint8_t*>(names[j].data());
+    }
+    kind_ = h.body;
+    left_ = h.contentLength;
+    const bool bodyless =
+        kind_ == http1::BodyKind::None || (kind_ == http1::BodyKind::ContentLength && left_ == 0);
+    nghttp2_data_provider provider{};
+    provider.source.ptr = this;
+    provider.read_callback = [](nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
+                                nghttp2_data_source* src, void*) -> ssize_t {
+      return static_cast<H2Stream*>(src->ptr)->readResponse(buf, length, flags);
+    };
+    int rv = nghttp2_submit_response(session_->raw(), id_, nva.data(), nva.size(), bodyless ? nullptr : &provider);
+    if (rv != 0) {
+      spdlog::warn("HTTP/2 stream {}: cannot submit the response: {}", id_, nghttp2_strerror(rv));
+      close();
+      return false;
+    }
+    headDone_ = true;
+    raw_.erase(0, h.headBytes);
+    if (bodyless) {
+      complete_ = true;
+    }
+    return true;
+  }
+}
+
+void H2Stream::responseBody(std::string_view bytes) {
+  if (complete_ || bytes.empty()) {
+    return;
+  }
+  switch (kind_) {
+  case http1::BodyKind::ContentLength: {
+    size_t take = static_cast<size_t>(std::min<uint64_t>(left_, bytes.size()));
+    out_.append(bytes.substr(0, take));
+    left_ -= take;
+    if (left_ == 0) {
+      outEnd_ = true;
+    }
+    break;
+  }
+  case http1::BodyKind::Chunked:
+    chunks_.feed(bytes, &out_);
+    if (chunks_.error()) {
+      close();
+      return;
+    }
+    outEnd_ = chunks_.done();
+    break;
+  case http1::BodyKind::UntilClose:
+    out_.append(bytes);
+    break;
+  case http1::BodyKind::None:
+    return;
+  }
+  if (deferred_ && session_ != nullptr) {
+    deferred_ = false;
+    nghttp2_session_resume_data(session_->raw(), id_);
+  }
+}
+
+ssize_t H2Stream::readResponse(uint8_t* buf, size_t length, uint32_t* flags) {
+  size_t n = std::min(length, out_.size());
+  std::memcpy(buf, out_.data(), n);
+  out_.erase(0, n);
+  if (out_.size() <= kMaxBufferedResponse) {
+    outSpace_.cancel();
+  }
+  if (out_.empty()) {
+    if (outEnd_) {
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+      complete_ = true;
+    } else if (n == 0) {
+      deferred_ = true;
+      return NGHTTP2_ERR_DEFERRED;
+    }
+  }
+  return static_cast<ssize_t>(n);
+}
+
+void H2Stream::shutdown() {
+  // The request path is done writing. A body that runs until the connection closes ends here.
+  if (!headDone_) {
+    close();
+    return;
+  }
+  if (kind_ == http1::BodyKind::UntilClose && !outEnd_) {
+    outEnd_ = true;
+    if (deferred_ && session_ != nullptr) {
+      deferred_ = false;
+      nghttp2_session_resume_data(session_->raw(), id_);
+    }
+  }
+  if (session_ != nullptr) {
+    session_->flush();
+  }
+}
+
+void H2Stream::close() {
+  if (closed_ || (headDone_ && (complete_ || outEnd_))) {
+    return; // already gone, or the whole response is framed or queued: nothing to abort
+  }
+  closed_ = true;
+  if (session_ != nullptr) {
+    nghttp2_submit_rst_stream(session_->raw(), NGHTTP2_FLAG_NONE, id_, NGHTTP2_INTERNAL_ERROR);
+    session_->flush();
+  }
+  wake();
+}
+
+void H2Stream::closedByPeer(uint32_t) {
+  // A stream closed after the whole response went out is not an abort.
+  closed_ = !(headDone_ && complete_);
+  wake();
+}
+
+// --- Session -------------------------------------------------------------------------------
+
+struct Session::Cb {
+  static Session& self(void* p) { return *static_cast<Session*>(p); }
+
+  static int beginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user) {
+    auto& s = self(user);
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      s.streams_[frame->hd.stream_id] = std::make_shared<H2Stream>(s, frame->hd.stream_id, s.worker_.context());
+    }
+    return 0;
+  }
+
+  static int header(nghttp2_session* session, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
+                    const uint8_t* value, size_t valuelen, uint8_t, void* user) {
+    auto& s = self(user);
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
+      return 0; // trailers are not relayed
+    }
+    auto it = s.streams_.find(frame->hd.stream_id);
+    if (it == s.streams_.end()) {
+      return 0;
+    }
+    auto& st = *it->second;
+    st.headBytes += namelen + valuelen + 4;
+    if (st.headBytes > kMaxRequestHead) {
+      st.tooLarge = true;
+      return 0;
+    }
+    std::string_view n(reinterpret_cast<const char*>(name), namelen);
+    std::string_view v(reinterpret_cast<const char*>(value), valuelen);
+    if (n == ":method") {
+      st.method = v;
+    } else if (n == ":path") {
+      st.path = v;
+    } else if (n == ":authority") {
+      st.authority = v;
+    } else if (n == ":scheme") {
+      st.scheme = v;
+    } else if (!n.empty() && n.front() != ':') {
+      st.hasContentLength = st.hasContentLength || n == "content-length";
+      st.headers.emplace_back(n, v);
+    }
+    (void)session;
+    return 0;
+  }
+
+  static int frameRecv(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
+    auto& s = self(user);
+    auto it = s.streams_.find(frame->hd.stream_id);
+    if (it == s.streams_.end()) {
+      return 0;
+    }
+    auto st = it->second;
+    const bool endStream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
+      if (st->tooLarge) {
+        // The request head is over the limit (HTTP/1.1 answers 431): refuse the stream.
+        spdlog::info("431 HTTP/2 stream {} from {}: request head over {} bytes", frame->hd.stream_id, s.peer_,
+                     kMaxRequestHead);
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+        s.streams_.erase(it);
+        return 0;
+      }
+      if (st->method == "CONNECT") {
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+        s.streams_.erase(it);
+        return 0;
+      }
+      st->start(endStream);
+      serveStream(s.worker_, st, s.portKey_, s.peer_);
+    } else if (endStream) {
+      st->requestEnd(); // the last DATA frame, or trailers
+    }
+    return 0;
+  }
+
+  static int dataChunk(nghttp2_session*, uint8_t, int32_t id, const uint8_t* data, size_t len, void* user) {
+    auto& s = self(user);
+    if (auto it = s.streams_.find(id); it != s.streams_.end()) {
+      it->second->requestData(data, len);
+    }
+    return 0;
+  }
+
+  static int streamClose(nghttp2_session*, int32_t id, uint32_t code, void* user) {
+    auto& s = self(user);
+    if (auto it = s.streams_.find(id); it != s.streams_.end()) {
+      it->second->closedByPeer(code);
+      it->second->detach(); // its request path may outlive this session
+      s.streams_.erase(it);
+    }
+    return 0;
+  }
+};
+
+awaitable<void> Session::run() {
+  auto self = shared_from_this();
+  nghttp2_session_callbacks* cb = nullptr;
+  nghttp2_session_callbacks_new(&cb);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cb, &Cb::beginHeaders);
+  nghttp2_session_callbacks_set_on_header_callback(cb, &Cb::header);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &Cb::frameRecv);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &Cb::dataChunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, &Cb::streamClose);
+  nghttp2_option* opt = nullptr;
+  nghttp2_option_new(&opt);
+  // Windows follow what the request path consumes (nghttp2_session_consume), not what arrives.
+  nghttp2_option_set_no_auto_window_update(opt, 1);
+  nghttp2_option_set_max_deflate_dynamic_table_size(opt, 4096);
+  int rv = nghttp2_session_server_new2(&session_, cb, this, opt);
+  nghttp2_option_del(opt);
+  nghttp2_session_callbacks_del(cb);
+  if (rv != 0) {
+    session_ = nullptr;
+    stream_.close();
+    co_return;
+  }
+  // RFC 9113 section 3.4: our SETTINGS first. Streams and windows bounded (rapid-reset and
+  // flood protection also come from nghttp2's own limits).
+  const nghttp2_settings_entry settings[] = {
+      {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, kMaxConcurrentStreams},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
+      {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(kMaxRequestHead)},
+      {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+  };
+  nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, sizeof settings / sizeof settings[0]);
+  nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, 4 * kStreamWindow);
+  flush();
+  touch();
+  Buffer buf;
+  error_code ec;
+  while (!dead_) {
+    size_t n = co_await stream_.readSome(buf.prepare(16 * 1024), ec);
+    if (ec || n == 0) {
+      break;
+    }
+    lastActivity_ = std::chrono::steady_clock::now();
+    buf.commit(n);
+    ssize_t r = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(buf.view().data()), buf.size());
+    buf.consume(buf.size());
+    if (r < 0) {
+      spdlog::debug("HTTP/2 connection from {}: {}", peer_, nghttp2_strerror(static_cast<int>(r)));
+      break;
+    }
+    flush();
+    if (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0) {
+      break;
+    }
+  }
+  dead_ = true;
+  idle_.cancel();
+  // Streams still running lose their connection.
+  auto streams = std::move(streams_);
+  for (auto& [id, st] : streams) {
+    st->closedByPeer(NGHTTP2_CANCEL);
+    st->detach();
+  }
+  // Let a writer in progress finish its batch (a GOAWAY), then close.
+  for (int i = 0; i < 50 && writing_; ++i) {
+    asio::steady_timer t(worker_.context(), std::chrono::milliseconds(10));
+    co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+  co_await stream_.shutdown();
+  stream_.close();
+}
+
+void Session::flush() {
+  if (writing_ || session_ == nullptr) {
+    return;
+  }
+  if (nghttp2_session_want_write(session_) == 0) {
+    return;
+  }
+  writing_ = true;
+  asio::co_spawn(worker_.context(), writer(), asio::detached);
+}
+
+awaitable<void> Session::writer() {
+  auto self = shared_from_this();
+  std::string batch;
+  error_code ec;
+  while (true) {
+    batch.clear();
+    while (batch.size() < 64 * 1024) {
+      const uint8_t* data = nullptr;
+      ssize_t n = nghttp2_session_mem_send(session_, &data);
+      if (n <= 0) {
+        break;
+      }
+      batch.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+    }
+    if (batch.empty()) {
+      break;
+    }
+    co_await stream_.writeAll(asio::buffer(batch), ec);
+    if (ec) {
+      dead_ = true;
+      stream_.close(); // the reader wakes with an error and cleans up
+      break;
+    }
+    lastActivity_ = std::chrono::steady_clock::now();
+  }
+  writing_ = false;
+}
+
+// Idle connections (no open stream for 5 min) get a GOAWAY and are closed.
+void Session::touch() {
+  lastActivity_ = std::chrono::steady_clock::now();
+  idle_.expires_after(kIdleTimeout);
+  idle_.async_wait([weak = weak_from_this()](error_code ec) {
+    auto s = weak.lock();
+    if (ec || !s || s->dead_) {
+      return;
+    }
+    if (!s->streams_.empty() || std::chrono::steady_clock::now() - s->lastActivity_ < kIdleTimeout) {
+      s->touch();
+      return;
+    }
+    nghttp2_session_terminate_session(s->session_, NGHTTP2_NO_ERROR);
+    s->flush();
+    s->dead_ = true;
+    s->stream_.close();
+  });
+}
+
+} // namespace
+
+awaitable<void> serveHttp2(Worker& worker, Stream stream, std::string portKey, std::string peer) {
+  auto session = std::make_shared<Session>(worker, std::move(stream), std::move(portKey), std::move(peer));
+  co_await session->run();
+}
+
+} // namespace gantry::dataplane

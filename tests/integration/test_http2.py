@@ -1,0 +1,109 @@
+"""HTTP/2 from clients (RFC 9113; ALPN h2 on HTTPS listeners) in the how-to's scenario: real curl
+and h2load against Gantry, backend mTLS to the real nginx behind it. Requests, local answers,
+bodies both ways under flow control, many concurrent streams, cookies, and clients that go away
+mid-request."""
+import hashlib
+import os
+import subprocess
+import time
+import unittest
+
+from harness import Scenario, curl, http_backend, sha256_file, wait_for
+
+EXTRA = 'location /cookie { return 200 "cookie=$http_cookie te=$http_transfer_encoding len=$http_content_length"; }'
+
+
+def h2(url, *args, timeout=60):
+    return curl(url, "--http2", *args, timeout=timeout)
+
+
+class Http2Test(unittest.TestCase):
+    def test_requests_and_local_answers_over_http2(self):
+        with Scenario(nginx_extra=EXTRA) as s:
+            p = subprocess.run(["curl", "-sk", "-v", "--http2", s.url("/")], capture_output=True, text=True)
+            self.assertEqual(p.stdout, "Hello World!")
+            self.assertIn("ALPN: server accepted h2", p.stderr)
+            self.assertIn("< HTTP/2 200", p.stderr)
+            code, body = h2(s.url("/echo"))
+            self.assertEqual(code, 200)
+            self.assertIn("client=CN=gateway-client-cert", body)  # backend mTLS as for HTTP/1.1
+            self.assertIn("proto=https", body)
+            # Split cookie fields are joined for HTTP/1.1 (RFC 9113 section 8.2.3).
+            code, body = h2(s.url("/cookie"), "-H", "Cookie: a=1", "-H", "Cookie: b=2")
+            self.assertEqual((code, body), (200, "cookie=a=1; b=2 te= len="))
+            # A HEAD answer has no body; an empty body ends the stream at once.
+            p = subprocess.run(["curl", "-sk", "--http2", "-I", s.url("/")], capture_output=True, text=True)
+            self.assertTrue(p.stdout.startswith("HTTP/2 200"), p.stdout)
+            code, body = h2(s.url("/files/empty.txt"), "-X", "PUT", "--data-binary", "")
+            self.assertEqual((code, body), (201, ""))
+            # HTTP/1.1 is still offered to clients that do not speak HTTP/2.
+            p = subprocess.run(["curl", "-sk", "-v", "--http1.1", s.url("/")], capture_output=True, text=True)
+            self.assertIn("< HTTP/1.1 200", p.stderr)
+
+    def test_bodies_both_ways_under_flow_control(self):
+        with Scenario() as s:
+            src = os.path.join(s.tmp, "up.bin")
+            with open(src, "wb") as f:
+                f.write(os.urandom(8 * 1024 * 1024 + 7))  # well over the 256 KiB stream window
+            want = sha256_file(src)
+            code, _ = h2(s.url("/files/with-length.bin"), "-T", src)
+            self.assertIn(code, (201, 204))
+            # From stdin: no content-length, so the HTTP/1.1 side gets a chunked body.
+            with open(src, "rb") as f:
+                p = subprocess.run(["curl", "-sk", "--http2", "-o", "/dev/null", "-w", "%{http_code}", "-T", "-",
+                                    s.url("/files/no-length.bin")], stdin=f, capture_output=True, text=True)
+            self.assertIn(p.stdout, ("201", "204"))
+            dav = os.path.join(s.nginx.dir, "dav", "files")
+            self.assertEqual(sha256_file(os.path.join(dav, "with-length.bin")), want)
+            self.assertEqual(sha256_file(os.path.join(dav, "no-length.bin")), want)
+            p = subprocess.run(["curl", "-sk", "--http2", s.url("/files/with-length.bin")], capture_output=True)
+            self.assertEqual(hashlib.sha256(p.stdout).hexdigest(), want)
+
+    def test_many_concurrent_streams(self):
+        with Scenario() as s:
+            p = subprocess.run(["h2load", "-n", "3000", "-c", "4", "-m", "20", s.url("/")],
+                               capture_output=True, text=True, timeout=120)
+            self.assertIn("3000 succeeded, 0 failed, 0 errored", p.stdout, p.stdout)
+            self.assertIn("status codes: 3000 2xx", p.stdout)
+            # Backend connections are pooled: far fewer than the requests.
+            metrics = s.gantry.admin_get("/metrics")
+            connects = [l for l in metrics.splitlines() if l.startswith("gantry_upstream_connections_total")]
+            self.assertLess(float(connects[0].split()[-1]), 200, metrics)
+
+    def test_a_client_that_resets_or_vanishes_mid_request(self):
+        with Scenario(start_gantry=False) as s:
+            slow = http_backend(self, lambda path, headers: (time.sleep(1.0), (200, b"slow"))[1])
+            s.write("slow.yaml", f"""apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: slow, namespace: test-infra}}
+spec:
+  parentRefs: [{{name: gateway-01}}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: /slow}}}}]
+    backendRefs: [{{name: slow, port: 80}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: slow, namespace: test-infra}}
+spec: {{ports: [{{port: 80}}]}}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {{name: slow, namespace: test-infra}}
+subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{port: {slow}}}]}}]
+""")
+            g = s.start_gantry()
+            for _ in range(5):
+                p = subprocess.run(["curl", "-sk", "--http2", "--max-time", "0.2", s.url("/slow")],
+                                   capture_output=True, text=True)
+                self.assertNotEqual(p.returncode, 0)  # curl gave up first
+            time.sleep(1.2)
+            self.assertEqual(h2(s.url("/slow"))[0], 200)
+            self.assertEqual(h2(s.url("/"))[1], "Hello World!")
+            self.assertIsNone(g.proc.poll())
+            wait_for(lambda: "gantry_downstream_connections_active 0" in g.admin_get("/metrics"),
+                     what="every client connection closed")
+
+
+if __name__ == "__main__":
+    unittest.main()
