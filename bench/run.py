@@ -5,6 +5,7 @@ Same backend (nginx enforcing client certificates on 127.0.0.1), same certificat
 same load. The gateway is pinned to CPU 0, the load generator and the backend to CPU 1 (on a
 2-core machine). For each gateway it measures:
   - keep-alive HTTP/1.1 over HTTPS: wrk, 50 connections -> req/s, p50/p99, gateway CPU us/request
+  - HTTP/2 over HTTPS (ALPN h2): h2load, 5 connections x 10 streams -> req/s, gateway CPU us/request
   - a new TLS connection per request, full handshake: `openssl s_time -new`
   - a new TLS connection per request, resumed session: `openssl s_time -reuse`
   - peak RSS of the gateway's process tree (VmHWM summed)
@@ -116,9 +117,10 @@ error_log {d}/logs/error.log error;
 events {{ worker_connections 4096; }}
 http {{
   access_log off;
+  keepalive_requests 1000000;  # the default (1000) would close busy client connections, h2 ones too
   upstream mtls_app {{ server 127.0.0.1:{env.backend.port}; keepalive 64; }}
   server {{
-    listen 127.0.0.1:{port} ssl;
+    listen 127.0.0.1:{port} ssl http2;
     ssl_certificate {env.frontend_crt};
     ssl_certificate_key {env.frontend_key};
     ssl_protocols TLSv1.2 TLSv1.3;
@@ -168,7 +170,7 @@ defaults
   timeout server 60s
   option forwardfor
 frontend fe
-  bind 127.0.0.1:{port} ssl crt {fe}
+  bind 127.0.0.1:{port} ssl crt {fe} alpn h2,http/1.1
   http-request set-header X-Forwarded-Proto https
   default_backend be
 backend be
@@ -216,6 +218,20 @@ def wrk_run(port, pid, seconds, conns):
             "errors": int(errors.group(1)) if errors else 0, "socket_errors": socket_errors.group(1) if socket_errors else ""}
 
 
+def h2load_run(port, pid, seconds, conns=5, streams=10):
+    before = cpu_seconds(pid)
+    p = subprocess.run(["taskset", "-c", LOAD_CPU, "h2load", "-c", str(conns), "-m", str(streams), "-D", str(seconds),
+                        f"https://127.0.0.1:{port}/"], capture_output=True, text=True)
+    cpu = cpu_seconds(pid) - before
+    m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", p.stdout)
+    if not m:
+        raise RuntimeError(f"h2load failed against port {port}:\n{p.stdout}\n{p.stderr}")
+    done, ok = int(m.group(1)), int(m.group(2))
+    proto = re.search(r"Application protocol: (\S+)", p.stdout)
+    return {"rps": done / seconds, "us_per_req": cpu / max(done, 1) * 1e6, "errors": done - ok,
+            "proto": proto.group(1) if proto else "?"}
+
+
 def s_time_run(port, pid, seconds, reuse):
     before = cpu_seconds(pid)
     p = subprocess.run(["taskset", "-c", LOAD_CPU, "openssl", "s_time", "-connect", f"127.0.0.1:{port}",
@@ -237,15 +253,20 @@ def measure(name, starter, env, args):
             wrk_run(port, proc.pid, 2, args.connections)  # warm-up
             ka = wrk_run(port, proc.pid, args.seconds, args.connections)
             rss = peak_rss_kib(proc.pid)
+            h2 = h2load_run(port, proc.pid, args.seconds)
+            if h2["proto"] != "h2":
+                raise RuntimeError(f"{name} did not negotiate h2 (got {h2['proto']})")
             full = s_time_run(port, proc.pid, args.seconds, reuse=False)
             resumed = s_time_run(port, proc.pid, args.seconds, reuse=True)
-            results.append({"ka": ka, "rss": rss, "full": full, "resumed": resumed})
+            results.append({"ka": ka, "rss": rss, "full": full, "resumed": resumed, "h2": h2})
         finally:
             stop()
     med = lambda f: statistics.median(f(r) for r in results)
     return {"rps": med(lambda r: r["ka"]["rps"]), "p50": med(lambda r: r["ka"]["p50"]),
             "p99": med(lambda r: r["ka"]["p99"]), "ka_us": med(lambda r: r["ka"]["us_per_req"]),
             "errors": max(r["ka"]["errors"] for r in results),
+            "h2_rps": med(lambda r: r["h2"]["rps"]), "h2_us": med(lambda r: r["h2"]["us_per_req"]),
+            "h2_errors": max(r["h2"]["errors"] for r in results),
             "full_us": med(lambda r: r["full"]["us_per_req"]), "resumed_us": med(lambda r: r["resumed"]["us_per_req"]),
             "rss_mib": med(lambda r: r["rss"]) / 1024}
 
@@ -272,6 +293,9 @@ def main():
     metrics = [("keep-alive req/s", "rps", "{:.0f}"), ("keep-alive p50 ms", "p50", "{:.2f}"),
                ("keep-alive p99 ms", "p99", "{:.2f}"), ("keep-alive gateway CPU us/req", "ka_us", "{:.1f}"),
                ("keep-alive non-2xx", "errors", "{:d}"),
+               ("HTTP/2 (5 conns x 10 streams) req/s", "h2_rps", "{:.0f}"),
+               ("HTTP/2 gateway CPU us/req", "h2_us", "{:.1f}"),
+               ("HTTP/2 failed requests", "h2_errors", "{:d}"),
                ("full handshake gateway CPU us/conn", "full_us", "{:.0f}"),
                ("resumed session gateway CPU us/conn", "resumed_us", "{:.0f}"),
                ("peak RSS MiB (process tree)", "rss_mib", "{:.1f}")]
