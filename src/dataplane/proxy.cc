@@ -97,10 +97,22 @@ std::string uuid4(Worker& w) {
   uint64_t b = w.random();
   a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL; // version 4
   b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL; // variant 10
-  char out[37];
-  snprintf(out, sizeof out, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
-           static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
-           static_cast<unsigned>(b >> 48), static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  // 8-4-4-4-12 hex digits (RFC 9562 section 4), written without printf: this runs per request.
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(36, '-');
+  int pos = 0;
+  auto put = [&](uint64_t v, int digits) {
+    for (int i = digits - 1; i >= 0; --i) {
+      out[static_cast<size_t>(pos + i)] = kHex[v & 0xf];
+      v >>= 4;
+    }
+    pos += digits + 1;
+  };
+  put(a >> 32, 8);
+  put((a >> 16) & 0xffff, 4);
+  put(a & 0xffff, 4);
+  put(b >> 48, 4);
+  put(b & 0xffffffffffffULL, 12);
   return out;
 }
 
@@ -139,7 +151,27 @@ std::unique_ptr<UpstreamConn> UpstreamPool::take(const std::string& key) {
   while (it != idle_.end() && !it->second.empty()) {
     auto conn = std::move(it->second.back());
     it->second.pop_back();
-    // A pooled connection the backend has closed (or sent stray bytes on) is discarded.
+    // A pooled connection the backend has closed (or sent stray bytes on) is discarded. Bytes
+    // OpenSSL has read ahead are looked at first (a close_notify, or a TLS 1.3 ticket that is
+    // harmless); the socket is probed only after a second of idleness: backends close idle
+    // connections after their keep-alive timeout, not within moments of answering, and the probe
+    // is a system call on every request otherwise.
+    if (conn->h2) {
+      return conn; // HTTP/2 frames between requests are normal; the session reads them
+    }
+    if (SSL* ssl = conn->stream.ssl(); ssl != nullptr && SSL_has_pending(ssl) != 0) {
+      char byte;
+      ERR_clear_error();
+      int r = SSL_peek(ssl, &byte, 1);
+      if (r > 0 || SSL_get_error(ssl, r) != SSL_ERROR_WANT_READ) {
+        ERR_clear_error();
+        conn->stream.close();
+        continue;
+      }
+    }
+    if (std::chrono::steady_clock::now() - conn->idleSince < std::chrono::seconds(1)) {
+      return conn;
+    }
     char probe;
     ssize_t n = ::recv(conn->stream.socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -901,9 +933,9 @@ awaitable<Connection::H2cOutcome> Connection::forwardH2c(const H2cExchange& x) {
     }
   }
   const bool hasBody = x.body != http1::BodyKind::None;
-  const auto& ep = x.cluster.ir.endpoints[worker_.nextRoundRobin() % x.cluster.ir.endpoints.size()];
-  const std::string key = x.cluster.ir.name + "|" + ep.address + ":" + std::to_string(ep.port) + "|" +
-                          std::to_string(snapshot_->version()) + "|h2c";
+  const size_t epIndex = worker_.nextRoundRobin() % x.cluster.ir.endpoints.size();
+  const auto& ep = x.cluster.ir.endpoints[epIndex];
+  const std::string& key = x.cluster.poolKeys[epIndex];
   std::unique_ptr<UpstreamConn> up = worker_.pool().take(key);
   if (up && !up->h2->request(h.method, "http", authority, h.target, fields, hasBody)) {
     up->stream.close();
@@ -1303,10 +1335,10 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
       asio::steady_timer backoff(worker_.context(), std::chrono::milliseconds(route->retry->backoffMs));
       co_await backoff.async_wait(asio::redirect_error(use_awaitable, ec));
     }
-    const auto& ep = cluster->ir.endpoints[worker_.nextRoundRobin() % cluster->ir.endpoints.size()];
-    const std::string key = cluster->ir.name + "|" + ep.address + ":" + std::to_string(ep.port) + "|" +
-                            std::to_string(snapshot_->version());
-    const std::string where = "upstream " + cluster->ir.name + " " + ep.address + ":" + std::to_string(ep.port);
+    const size_t epIndex = worker_.nextRoundRobin() % cluster->ir.endpoints.size();
+    const auto& ep = cluster->ir.endpoints[epIndex];
+    const std::string& key = cluster->poolKeys[epIndex];
+    const std::string& where = cluster->endpointLabels[epIndex];
     // A pooled connection may have been closed by the backend at the moment we reuse it: one more
     // go on a fresh connection when nothing of the request body has been consumed yet.
     bool connected = false;

@@ -213,6 +213,11 @@ std::shared_ptr<const Snapshot> Snapshot::compile(const ir::Config& config, uint
   for (const auto& c : config.clusters) {
     ClusterEntry entry;
     entry.ir = c;
+    for (const auto& ep : c.endpoints) {
+      const std::string where = ep.address + ":" + std::to_string(ep.port);
+      entry.poolKeys.push_back(c.name + "|" + where + "|" + std::to_string(version) + (c.h2c ? "|h2c" : ""));
+      entry.endpointLabels.push_back("upstream " + c.name + " " + where);
+    }
     if (c.tls && !c.tlsError) {
       std::string err;
       auto ctx = tls::makeClientContext(*c.tls, err);

@@ -79,6 +79,10 @@ struct PortGroup {
 
 struct ClusterEntry {
   ir::Cluster ir;
+  // Per endpoint, built once per snapshot so that a request allocates neither: the upstream pool
+  // key (cluster|address:port|snapshot version) and the name used in logs.
+  std::vector<std::string> poolKeys;
+  std::vector<std::string> endpointLabels;
   std::unique_ptr<boost::asio::ssl::context> tlsContext; // null: plaintext (or tlsError)
   std::string contextError;
 };

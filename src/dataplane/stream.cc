@@ -20,6 +20,8 @@ Stream::Stream(tcp::socket s, SSL_CTX* ctx, bool server) : socket_(std::move(s))
   socket_.non_blocking(true, ec);
   SSL_set_fd(ssl_.get(), static_cast<int>(socket_.native_handle()));
   SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  // Read as much as the socket has in one read(2), not a record header and then its body.
+  SSL_set_read_ahead(ssl_.get(), 1);
   if (server) {
     SSL_set_accept_state(ssl_.get());
   } else {
@@ -62,7 +64,7 @@ awaitable<void> Stream::waitReadable(error_code& ec) {
     co_await pipe_->waitReadable(ec);
     co_return;
   }
-  if (ssl_ && SSL_pending(ssl_.get()) > 0) {
+  if (ssl_ && SSL_has_pending(ssl_.get()) != 0) { // decrypted, or read ahead and not yet decrypted
     co_return;
   }
   co_await socket_.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
