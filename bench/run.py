@@ -43,16 +43,22 @@ def tree_pids(pid):
     return pids
 
 
-def cpu_seconds(pid):
-    total = 0
+def cpu_split(pid):
+    """(user, system) CPU seconds of the process tree."""
+    user = system = 0
     for p in tree_pids(pid):
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime + stime
+            user += int(fields[11])
+            system += int(fields[12])
         except FileNotFoundError:
             pass
-    return total / CLK
+    return user / CLK, system / CLK
+
+
+def cpu_seconds(pid):
+    return sum(cpu_split(pid))
 
 
 def peak_rss_kib(pid):
@@ -204,9 +210,11 @@ def parse_latency(text, label):
 
 def wrk_run(port, pid, seconds, conns):
     before = cpu_seconds(pid)
+    user_before = cpu_split(pid)[0]
     p = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",
                         f"https://127.0.0.1:{port}/"], capture_output=True, text=True)
     cpu = cpu_seconds(pid) - before
+    user = cpu_split(pid)[0] - user_before
     m = re.search(r"(\d+) requests in", p.stdout)
     if not m:
         raise RuntimeError(f"wrk failed against port {port}:\n{p.stdout}\n{p.stderr}")
@@ -214,7 +222,7 @@ def wrk_run(port, pid, seconds, conns):
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", p.stdout)
     socket_errors = re.search(r"Socket errors: (.*)", p.stdout)
     return {"rps": reqs / seconds, "p50": parse_latency(p.stdout, "50"), "p99": parse_latency(p.stdout, "99"),
-            "us_per_req": cpu / max(reqs, 1) * 1e6,
+            "us_per_req": cpu / max(reqs, 1) * 1e6, "user_us_per_req": user / max(reqs, 1) * 1e6,
             "errors": int(errors.group(1)) if errors else 0, "socket_errors": socket_errors.group(1) if socket_errors else ""}
 
 
@@ -264,6 +272,8 @@ def measure(name, starter, env, args):
     med = lambda f: statistics.median(f(r) for r in results)
     return {"rps": med(lambda r: r["ka"]["rps"]), "p50": med(lambda r: r["ka"]["p50"]),
             "p99": med(lambda r: r["ka"]["p99"]), "ka_us": med(lambda r: r["ka"]["us_per_req"]),
+            "ka_user_us": med(lambda r: r["ka"]["user_us_per_req"]),
+            "ka_sys_us": med(lambda r: r["ka"]["us_per_req"] - r["ka"]["user_us_per_req"]),
             "errors": max(r["ka"]["errors"] for r in results),
             "h2_rps": med(lambda r: r["h2"]["rps"]), "h2_us": med(lambda r: r["h2"]["us_per_req"]),
             "h2_errors": max(r["h2"]["errors"] for r in results),
@@ -292,6 +302,7 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     metrics = [("keep-alive req/s", "rps", "{:.0f}"), ("keep-alive p50 ms", "p50", "{:.2f}"),
                ("keep-alive p99 ms", "p99", "{:.2f}"), ("keep-alive gateway CPU us/req", "ka_us", "{:.1f}"),
+               ("  of which user space", "ka_user_us", "{:.1f}"), ("  of which kernel", "ka_sys_us", "{:.1f}"),
                ("keep-alive non-2xx", "errors", "{:d}"),
                ("HTTP/2 (5 conns x 10 streams) req/s", "h2_rps", "{:.0f}"),
                ("HTTP/2 gateway CPU us/req", "h2_us", "{:.1f}"),
