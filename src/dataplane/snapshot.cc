@@ -3,6 +3,8 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <iterator>
+#include <map>
 
 #include "common/strings.h"
 #include "dataplane/tls.h"
@@ -101,6 +103,38 @@ const ClusterEntry* Snapshot::cluster(const std::string& name) const {
   return it == clusters_.end() ? nullptr : &it->second;
 }
 
+namespace {
+
+// "/api/v1" -> "api"; "/" and "" -> "".
+std::string_view firstSegment(std::string_view path) {
+  if (!path.empty() && path.front() == '/') {
+    path.remove_prefix(1);
+  }
+  return path.substr(0, path.find('/'));
+}
+
+void indexBySegment(CompiledVirtualHost& vh) {
+  std::map<std::string, std::vector<uint32_t>> specific;
+  for (uint32_t i = 0; i < vh.routes.size(); ++i) {
+    const auto& r = vh.routes[i];
+    std::string_view p = r.match.path;
+    const bool any = r.pathRegex != nullptr || (!r.exactPath && firstSegment(p).empty());
+    if (any) {
+      vh.anySegment.push_back(i);
+    } else {
+      specific[std::string(firstSegment(p))].push_back(i);
+    }
+  }
+  for (auto& [segment, list] : specific) {
+    std::vector<uint32_t> merged;
+    merged.reserve(list.size() + vh.anySegment.size());
+    std::merge(list.begin(), list.end(), vh.anySegment.begin(), vh.anySegment.end(), std::back_inserter(merged));
+    vh.bySegment.emplace(segment, std::move(merged));
+  }
+}
+
+} // namespace
+
 std::shared_ptr<const Snapshot> Snapshot::compile(const ir::Config& config, uint64_t version,
                                                   std::vector<std::string>& errors) {
   auto snap = std::make_shared<Snapshot>();
@@ -156,11 +190,13 @@ std::shared_ptr<const Snapshot> Snapshot::compile(const ir::Config& config, uint
           cr.queryRegex.push_back(q.type == "RegularExpression" ? compile(q.value) : nullptr);
         }
         cr.backendRequestTimeoutMs = r.backendRequestTimeoutMs;
+        cr.exactPath = r.match.pathType == "Exact";
         for (const auto& b : r.backends) {
           cr.totalWeight += b.weight;
         }
         cvh.routes.push_back(std::move(cr));
       }
+      indexBySegment(cvh);
       view.vhosts.push_back(std::move(cvh));
     }
     for (size_t i = 0; i < view.vhosts.size(); ++i) {
@@ -346,13 +382,16 @@ std::optional<std::string_view> queryValue(std::string_view query, std::string_v
 } // namespace
 
 const CompiledRoute* matchRoute(const CompiledVirtualHost& vhost, const RequestView& req) {
-  for (const auto& r : vhost.routes) {
+  auto it = vhost.bySegment.find(std::string(firstSegment(req.path)));
+  const auto& candidates = it != vhost.bySegment.end() ? it->second : vhost.anySegment;
+  for (uint32_t index : candidates) {
+    const auto& r = vhost.routes[index];
     const auto& m = r.match;
     if (r.pathRegex) {
       if (!valueMatches(req.path, m.path, r.pathRegex)) {
         continue;
       }
-    } else if (m.pathType == "Exact") {
+    } else if (r.exactPath) {
       if (req.path != m.path) {
         continue;
       }

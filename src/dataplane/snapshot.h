@@ -41,11 +41,18 @@ struct CompiledRoute {
   RegexConstSharedPtr pathRegex;
   std::vector<RegexConstSharedPtr> headerRegex; // parallel to match.headers; null for Exact
   std::vector<RegexConstSharedPtr> queryRegex;  // parallel to match.queryParams
+  bool exactPath = false;                       // match.pathType == "Exact", decided once
 };
 
 struct CompiledVirtualHost {
   std::string hostname;
-  std::vector<CompiledRoute> routes;
+  std::vector<CompiledRoute> routes; // in precedence order
+  // The routes a path can match, by the path's first segment ("api" for "/api/v1"): those that
+  // require that segment (Exact and PathPrefix paths) merged, in precedence order, with those that
+  // match any first segment (PathPrefix "/", regular expressions). Built once per snapshot, so a
+  // request scans only its own segment's routes, not the whole virtual host.
+  std::unordered_map<std::string, std::vector<uint32_t>> bySegment;
+  std::vector<uint32_t> anySegment;
 };
 
 struct ListenerView {

@@ -78,6 +78,33 @@ TEST(SnapshotTest, SelectsVirtualHostAndRoute) {
   EXPECT_EQ(snap->cluster("missing"), nullptr);
 }
 
+// The first-segment index must give the same answer as a scan in precedence order: routes that
+// need a segment and routes that match any path interleave by precedence.
+TEST(SnapshotTest, SegmentIndexKeepsPrecedenceAcrossSpecificAndAnyPathRoutes) {
+  ir::Config c = config();
+  auto& vh = c.listeners[0].virtualHosts[0]; // a.example.com
+  vh.routes = {route("exact-root", "Exact", "/"),       route("api-v1", "PathPrefix", "/api/v1"),
+               route("regex", "RegularExpression", "/api/v[0-9]+/items"),
+               route("api", "PathPrefix", "/api"),      route("catch-all", "PathPrefix", "/")};
+  std::vector<std::string> errors;
+  auto snap = Snapshot::compile(c, 1, errors);
+  ASSERT_TRUE(errors.empty());
+  const auto* v = snap->port("127.0.0.1:8080")->listenerFor("a.example.com")->vhostFor("a.example.com");
+  ASSERT_NE(v, nullptr);
+  std::vector<http1::Header> none;
+  auto name = [&](std::string_view path) {
+    const auto* r = matchRoute(*v, {"GET", path, "", &none});
+    return r ? r->name : std::string("-");
+  };
+  EXPECT_EQ(name("/"), "exact-root");
+  EXPECT_EQ(name("/api/v1/items"), "api-v1");   // the longer prefix comes before the regex
+  EXPECT_EQ(name("/api/v2/items"), "regex");    // an any-segment route between two /api ones
+  EXPECT_EQ(name("/api/v2/other"), "api");
+  EXPECT_EQ(name("/apix"), "catch-all");        // element-wise: not /api
+  EXPECT_EQ(name("/elsewhere/deep"), "catch-all"); // a segment no route names
+  EXPECT_EQ(name(""), "catch-all");
+}
+
 TEST(SnapshotTest, HttpsPortWithoutUsableCertificateIsNotServed) {
   ir::Config c;
   ir::Listener l;
