@@ -1,0 +1,110 @@
+#include "dataplane/headers.h"
+
+#include <vector>
+
+#include "common/strings.h"
+
+namespace gantry::dataplane {
+
+bool namedIn(const std::optional<ir::HeaderMutation>& m, std::string_view name) {
+  if (!m) {
+    return false;
+  }
+  for (const auto& [n, v] : m->set) {
+    if (iequals(n, name)) {
+      return true;
+    }
+  }
+  for (const auto& n : m->remove) {
+    if (iequals(n, name)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void appendMutation(std::string& out, const std::optional<ir::HeaderMutation>& m) {
+  if (!m) {
+    return;
+  }
+  for (const auto& [n, v] : m->set) {
+    out.append(n).append(": ").append(v).append("\r\n");
+  }
+  // "add" appends a value: one more field line of the same name (RFC 9110 section 5.3).
+  for (const auto& [n, v] : m->add) {
+    out.append(n).append(": ").append(v).append("\r\n");
+  }
+}
+
+std::string upstreamHead(const http1::Head& head, const CompiledRoute& route, const ir::WeightedBackend& backend,
+                         std::string_view path, std::string_view query, const Forwarding& f) {
+  std::string out;
+  out.reserve(head.headBytes + 256);
+  out.append(head.method).append(" ");
+  if (route.rewrite && route.rewrite->path) {
+    // URLRewrite: the new path; the query is kept.
+    out.append(rewritePath(*route.rewrite->path, route.match.path, path));
+    if (!query.empty()) {
+      out.append("?").append(query);
+    }
+  } else {
+    out.append(head.target);
+  }
+  out.append(" HTTP/1.1\r\n");
+  // Connection options name further hop-by-hop headers (RFC 9110 section 7.6.1).
+  std::vector<std::string_view> connectionOptions;
+  for (const auto& h : head.headers) {
+    if (iequals(h.name, "connection")) {
+      for (auto part : split(h.value, ',')) {
+        connectionOptions.push_back(trimOws(part));
+      }
+    }
+  }
+  std::string xff;
+  for (const auto& h : head.headers) {
+    if (http1::isHopByHop(h.name) || iequals(h.name, "expect")) {
+      continue;
+    }
+    bool named = false;
+    for (auto opt : connectionOptions) {
+      if (iequals(opt, h.name)) {
+        named = true;
+      }
+    }
+    if (named) {
+      continue;
+    }
+    if (iequals(h.name, "x-forwarded-for")) {
+      xff = std::string(h.value) + ", ";
+      continue;
+    }
+    if (iequals(h.name, "x-forwarded-proto") || iequals(h.name, "x-request-id")) {
+      continue;
+    }
+    if (iequals(h.name, "host") && route.rewrite && route.rewrite->hostname) {
+      out.append("host: ").append(*route.rewrite->hostname).append("\r\n");
+      continue;
+    }
+    // RequestHeaderModifier: set and remove replace what the client sent (rule, then backend).
+    if (namedIn(route.requestHeaders, h.name) || namedIn(backend.requestHeaders, h.name)) {
+      continue;
+    }
+    out.append(h.name).append(": ").append(h.value).append("\r\n");
+  }
+  appendMutation(out, route.requestHeaders);
+  appendMutation(out, backend.requestHeaders);
+  if (head.header("host").empty() && !(route.rewrite && route.rewrite->hostname)) {
+    // An HTTP/1.0 request may come without Host; HTTP/1.1 requires one (RFC 9112 section 3.2).
+    out.append("host: ").append(f.fallbackHost).append("\r\n");
+  }
+  out.append("x-forwarded-for: ").append(xff).append(f.peer).append("\r\n");
+  out.append("x-forwarded-proto: ").append(f.tls ? "https" : "http").append("\r\n");
+  out.append("x-request-id: ").append(f.requestId).append("\r\n");
+  if (!f.upgrade.empty()) {
+    out.append("connection: upgrade\r\nupgrade: ").append(f.upgrade).append("\r\n");
+  }
+  out.append("\r\n");
+  return out;
+}
+
+} // namespace gantry::dataplane

@@ -1,0 +1,33 @@
+#pragma once
+// The request head Gantry sends upstream, and the header mutations of RequestHeaderModifier and
+// ResponseHeaderModifier (Gateway API spec 2.1). Pure string work, apart from the connection, so
+// that it can be tested and measured on its own.
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "dataplane/http1.h"
+#include "dataplane/snapshot.h"
+
+namespace gantry::dataplane {
+
+// What the connection adds to a forwarded request.
+struct Forwarding {
+  std::string_view requestId;    // x-request-id (the client's, or a fresh UUID)
+  std::string_view peer;         // appended to x-forwarded-for
+  bool tls = false;              // x-forwarded-proto https or http
+  std::string_view fallbackHost; // Host for a request without one (HTTP/1.0)
+  std::string_view upgrade;      // "websocket" to pass an Upgrade on
+};
+
+// True when `m` sets or removes header `name` (case-insensitive).
+bool namedIn(const std::optional<ir::HeaderMutation>& m, std::string_view name);
+// Appends the set and add field lines of `m`.
+void appendMutation(std::string& out, const std::optional<ir::HeaderMutation>& m);
+// The HTTP/1.1 head for the backend: URLRewrite applied, hop-by-hop fields (and those the
+// Connection field names) dropped, RequestHeaderModifier of the rule then of the backendRef,
+// forwarding fields.
+std::string upstreamHead(const http1::Head& head, const CompiledRoute& route, const ir::WeightedBackend& backend,
+                         std::string_view path, std::string_view query, const Forwarding& f);
+
+} // namespace gantry::dataplane

@@ -1,0 +1,60 @@
+#include "dataplane/headers.h"
+
+#include <gtest/gtest.h>
+
+namespace gantry::dataplane {
+namespace {
+
+http1::Head parse(const std::string& raw) {
+  http1::Head h;
+  EXPECT_EQ(http1::parseRequest(raw, 64 * 1024, h).status, http1::ParseStatus::Done);
+  return h;
+}
+
+TEST(UpstreamHeadTest, AppliesRuleThenBackendModifiersAndDropsHopByHopFields) {
+  const std::string raw =
+      "GET /old/x?q=1 HTTP/1.1\r\nHost: a.example\r\nX-Env: dev\r\nConnection: keep-alive, X-Secret\r\n"
+      "X-Secret: s\r\nKeep-Alive: 5\r\nAccept: */*\r\nX-Remove-Me: 1\r\nX-Forwarded-For: 192.0.2.9\r\n\r\n";
+  auto head = parse(raw);
+  CompiledRoute route;
+  route.match.path = "/old";
+  route.rewrite = ir::Rewrite{std::string("b.example"), ir::PathModifier{"ReplacePrefixMatch", "/new"}};
+  route.requestHeaders = ir::HeaderMutation{{{"X-Env", "prod"}}, {{"X-Added", "1"}}, {"x-remove-me"}};
+  ir::WeightedBackend backend;
+  backend.requestHeaders = ir::HeaderMutation{{{"X-Backend", "blue"}}, {}, {}};
+  Forwarding f{"rid-1", "127.0.0.1", true, "fallback", ""};
+  const std::string out = upstreamHead(head, route, backend, "/old/x", "q=1", f);
+  EXPECT_EQ(out,
+            "GET /new/x?q=1 HTTP/1.1\r\n"
+            "host: b.example\r\n"
+            "Accept: */*\r\n"
+            "X-Env: prod\r\n"
+            "X-Added: 1\r\n"
+            "X-Backend: blue\r\n"
+            "x-forwarded-for: 192.0.2.9, 127.0.0.1\r\n"
+            "x-forwarded-proto: https\r\n"
+            "x-request-id: rid-1\r\n\r\n");
+}
+
+TEST(UpstreamHeadTest, HostlessRequestsGetTheFallbackAndUpgradesAreExplicit) {
+  auto head = parse("GET /ws HTTP/1.0\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n");
+  CompiledRoute route;
+  ir::WeightedBackend backend;
+  Forwarding f{"rid-2", "10.0.0.1", false, "127.0.0.1:8080", "websocket"};
+  const std::string out = upstreamHead(head, route, backend, "/ws", "", f);
+  EXPECT_NE(out.find("host: 127.0.0.1:8080\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("x-forwarded-proto: http\r\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("connection: upgrade\r\nupgrade: websocket\r\n\r\n"), std::string::npos) << out;
+  EXPECT_EQ(out.find("Upgrade: websocket"), std::string::npos) << "the client's hop-by-hop line is not copied";
+}
+
+TEST(UpstreamHeadTest, NamedInIsCaseInsensitive) {
+  std::optional<ir::HeaderMutation> m = ir::HeaderMutation{{{"X-A", "1"}}, {}, {"x-b"}};
+  EXPECT_TRUE(namedIn(m, "x-a"));
+  EXPECT_TRUE(namedIn(m, "X-B"));
+  EXPECT_FALSE(namedIn(m, "x-c"));
+  EXPECT_FALSE(namedIn(std::nullopt, "x-a"));
+}
+
+} // namespace
+} // namespace gantry::dataplane
