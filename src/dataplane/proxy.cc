@@ -160,7 +160,7 @@ std::unique_ptr<UpstreamConn> UpstreamPool::take(const std::string& key) {
     if (conn->h2) {
       return conn; // HTTP/2 frames between requests are normal; the session reads them
     }
-    if (SSL* ssl = conn->stream.ssl(); ssl != nullptr && SSL_has_pending(ssl) != 0) {
+    if (SSL* ssl = conn->stream.ssl(); ssl != nullptr && (SSL_has_pending(ssl) != 0 || conn->stream.hasBufferedInput())) {
       char byte;
       ERR_clear_error();
       int r = SSL_peek(ssl, &byte, 1);

@@ -1,6 +1,10 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include <boost/asio/redirect_error.hpp>
@@ -15,10 +19,96 @@ namespace gantry::dataplane {
 using asio::awaitable;
 using asio::use_awaitable;
 
-Stream::Stream(tcp::socket s, SSL_CTX* ctx, bool server) : socket_(std::move(s)), ssl_(SSL_new(ctx)) {
+namespace {
+
+// The BIO under every TLS stream: reads are served from Stream::TlsIo (filled by Asio), writes go
+// straight to the socket with send(2).
+int bioRead(BIO* b, char* out, int len) {
+  auto* io = static_cast<Stream::TlsIo*>(BIO_get_data(b));
+  BIO_clear_retry_flags(b);
+  size_t want = static_cast<size_t>(len);
+  size_t n = 0;
+  if (io->smallLen > io->smallPos) {
+    n = std::min(want, io->smallLen - io->smallPos);
+    std::memcpy(out, io->small + io->smallPos, n);
+    io->smallPos += n;
+    if (io->smallPos == io->smallLen) {
+      io->smallPos = io->smallLen = 0;
+    }
+  }
+  if (n < want && io->in.size() > 0) {
+    size_t m = std::min(want - n, io->in.size());
+    std::memcpy(out + n, io->in.view().data(), m);
+    io->in.consume(m);
+    n += m;
+    if (io->in.size() == 0) {
+      io->in.release(); // the block goes back to the worker's free list
+    }
+  }
+  if (n > 0) {
+    return static_cast<int>(n);
+  }
+  if (io->eof) {
+    return 0;
+  }
+  if (io->readErrno != 0) {
+    errno = io->readErrno;
+    return -1;
+  }
+  BIO_set_retry_read(b);
+  return -1;
+}
+
+int bioWrite(BIO* b, const char* data, int len) {
+  auto* io = static_cast<Stream::TlsIo*>(BIO_get_data(b));
+  BIO_clear_retry_flags(b);
+  ssize_t n = ::send(io->fd, data, static_cast<size_t>(len), MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n >= 0) {
+    return static_cast<int>(n);
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+    BIO_set_retry_write(b);
+  }
+  return -1;
+}
+
+long bioCtrl(BIO*, int cmd, long, void*) {
+  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+int bioCreate(BIO* b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+int bioDestroy(BIO* b) {
+  BIO_set_data(b, nullptr); // the Stream owns its TlsIo
+  return 1;
+}
+
+BIO_METHOD* tlsBioMethod() {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "gantry-socket");
+    BIO_meth_set_read(m, bioRead);
+    BIO_meth_set_write(m, bioWrite);
+    BIO_meth_set_ctrl(m, bioCtrl);
+    BIO_meth_set_create(m, bioCreate);
+    BIO_meth_set_destroy(m, bioDestroy);
+    return m;
+  }();
+  return method;
+}
+
+} // namespace
+
+Stream::Stream(tcp::socket s, SSL_CTX* ctx, bool server)
+    : socket_(std::move(s)), io_(std::make_unique<TlsIo>()), ssl_(SSL_new(ctx)) {
   error_code ec;
   socket_.non_blocking(true, ec);
-  SSL_set_fd(ssl_.get(), static_cast<int>(socket_.native_handle()));
+  io_->fd = static_cast<int>(socket_.native_handle());
+  BIO* bio = BIO_new(tlsBioMethod());
+  BIO_set_data(bio, io_.get()); // stable: the Stream may move, its TlsIo does not
+  SSL_set_bio(ssl_.get(), bio, bio);
   SSL_set_mode(ssl_.get(), SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   // Read as much as the socket has in one read(2), not a record header and then its body.
   SSL_set_read_ahead(ssl_.get(), 1);
@@ -54,9 +144,42 @@ int classify(SSL* ssl, int ret, error_code& ec) {
 } // namespace
 
 awaitable<bool> Stream::waitFor(int want, error_code& ec) {
-  co_await socket_.async_wait(want == SSL_ERROR_WANT_READ ? tcp::socket::wait_read : tcp::socket::wait_write,
-                              asio::redirect_error(use_awaitable, ec));
+  if (want == SSL_ERROR_WANT_READ) {
+    co_return co_await fill(false, ec);
+  }
+  co_await socket_.async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, ec));
   co_return !ec;
+}
+
+awaitable<bool> Stream::fill(bool idle, error_code& ec) {
+  size_t n = 0;
+  if (idle && io_->smallLen == 0 && io_->in.size() == 0) {
+    n = co_await socket_.async_read_some(asio::buffer(io_->small, sizeof io_->small),
+                                         asio::redirect_error(use_awaitable, ec));
+    if (!ec) {
+      io_->smallPos = 0;
+      io_->smallLen = n;
+    }
+  } else {
+    n = co_await socket_.async_read_some(io_->in.prepare(16 * 1024), asio::redirect_error(use_awaitable, ec));
+    if (!ec) {
+      io_->in.commit(n);
+    } else if (io_->in.size() == 0) {
+      io_->in.release();
+    }
+  }
+  if (ec == asio::error::eof || (!ec && n == 0)) {
+    ec = {};
+    io_->eof = true; // OpenSSL sees the end through the BIO and reports it its way
+    co_return true;
+  }
+  if (ec) {
+    if (ec != asio::error::operation_aborted && ec.category() == asio::error::get_system_category()) {
+      io_->readErrno = ec.value();
+    }
+    co_return false;
+  }
+  co_return true;
 }
 
 awaitable<void> Stream::waitReadable(error_code& ec) {
@@ -64,10 +187,14 @@ awaitable<void> Stream::waitReadable(error_code& ec) {
     co_await pipe_->waitReadable(ec);
     co_return;
   }
-  if (ssl_ && SSL_has_pending(ssl_.get()) != 0) { // decrypted, or read ahead and not yet decrypted
+  if (!ssl_) {
+    co_await socket_.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
     co_return;
   }
-  co_await socket_.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
+  if (SSL_has_pending(ssl_.get()) != 0 || hasBufferedInput() || io_->eof) {
+    co_return; // decrypted or buffered bytes (or the end) are there for readSome
+  }
+  co_await fill(true, ec);
 }
 
 awaitable<size_t> Stream::readSome(asio::mutable_buffer b, error_code& ec) {
@@ -112,6 +239,15 @@ awaitable<void> Stream::writeAll(asio::const_buffer buf, error_code& ec) {
       continue;
     }
     int want = classify(ssl_.get(), n, ec);
+    if (want == SSL_ERROR_WANT_READ) {
+      // A write that needs a read first (TLS 1.3 key update): wait only; a read of ours may be
+      // in progress beside this write (tunnels) and owns the socket's input.
+      co_await socket_.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
+      if (ec) {
+        co_return;
+      }
+      continue;
+    }
     if (want == 0 || !co_await waitFor(want, ec)) {
       co_return;
     }

@@ -172,11 +172,27 @@ public:
   Stream& operator=(Stream&&) noexcept = default;
 
   tcp::socket& socket() { return socket_; }
+  // TLS: ciphertext read from the socket that OpenSSL has not taken yet.
+  bool hasBufferedInput() const { return io_ && (io_->smallLen > io_->smallPos || io_->in.size() > 0); }
   SSL* ssl() { return pipe_ ? pipe_->ssl() : ssl_.get(); }
   bool isTls() const { return ssl_ != nullptr || (pipe_ && pipe_->ssl() != nullptr); }
   bool isPipe() const { return pipe_ != nullptr; }
   // An HTTP/2 connection's TLS stream is handed over whole (ALPN h2).
   SSL* ownSsl() { return ssl_.get(); }
+
+  // Where OpenSSL's reads come from (a BIO of our own, tls_bio in stream.cc): the socket is read
+  // by Asio's reactor, which reads speculatively and keeps an edge-triggered registration, so
+  // waiting for a response costs no epoll_ctl and one read(2). An idle connection waits with a
+  // small inline buffer (the next request usually fits), a busy one reads into 16 KiB blocks.
+  struct TlsIo {
+    int fd = -1;
+    char small[1024];
+    size_t smallPos = 0;
+    size_t smallLen = 0;
+    Buffer in{0};
+    bool eof = false;
+    int readErrno = 0;
+  };
 
   asio::awaitable<size_t> readSome(asio::mutable_buffer b, error_code& ec);
   // Returns when there is something to read (TLS: already decrypted, or bytes on the socket).
@@ -193,8 +209,12 @@ private:
   };
   // Waits until OpenSSL's `want` (SSL_ERROR_WANT_READ/WRITE) can be satisfied; false on error.
   asio::awaitable<bool> waitFor(int want, error_code& ec);
+  // Reads from the socket into io_ (into `small` when `idle`); false at EOF or on error (which
+  // OpenSSL then reports through the BIO).
+  asio::awaitable<bool> fill(bool idle, error_code& ec);
 
   tcp::socket socket_;
+  std::unique_ptr<TlsIo> io_;
   std::unique_ptr<SSL, SslFree> ssl_;
   std::shared_ptr<Pipe> pipe_;
 };
