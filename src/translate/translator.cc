@@ -1123,7 +1123,11 @@ private:
                                             " has a hostname that overlaps this one's",
                                         gen));
         }
-        bool ok = ls.accepted && ls.resolved && ls.conflictReason.empty() && !gs.addresses.empty() &&
+        // Unsupported route kinds next to HTTPRoute leave the listener serving its HTTPRoutes
+        // (spec 5.1: the invalid kinds are left out of supportedKinds, the valid ones stay).
+        const bool resolvedEnough =
+            ls.resolved || (ls.problemReason == "InvalidRouteKinds" && !ls.supportedKinds.empty());
+        bool ok = ls.accepted && resolvedEnough && ls.conflictReason.empty() && !gs.addresses.empty() &&
                   !gs.parametersProblem;
         if (ls.accepted && ls.conflictReason.empty()) {
           valid++;
