@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import Gantry, http_backend
+from harness import Gantry, http_backend, wait_for
 
 CONFIG = """apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
@@ -111,6 +111,68 @@ class BackendsTest(unittest.TestCase):
         logs = self.g.logs()
         self.assertIn("has no ready endpoints", logs)
         self.assertIn("no backendRefs", logs)
+
+
+PER_BACKEND = """apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: apps}}
+spec:
+  gatewayClassName: gantry
+  listeners: [{{name: http, port: 80, protocol: HTTP}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: split, namespace: apps}}
+spec:
+  parentRefs: [{{name: gw}}]
+  rules:
+  - filters:
+    - {{type: RequestMirror, requestMirror: {{backendRef: {{name: shadow-all, port: 80}}}}}}
+    - {{type: RequestMirror, requestMirror: {{backendRef: {{name: shadow-half, port: 80}}, fraction: {{numerator: 1, denominator: 2}}}}}}
+    backendRefs:
+    - name: a
+      port: 80
+      filters: [{{type: RequestHeaderModifier, requestHeaderModifier: {{set: [{{name: X-Picked, value: a}}]}}}}]
+    - name: b
+      port: 80
+      filters: [{{type: RequestHeaderModifier, requestHeaderModifier: {{set: [{{name: X-Picked, value: b}}]}}}}]
+"""
+
+
+def service(name, port):
+    return (f"---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: apps}}\n"
+            f"spec: {{ports: [{{port: 80}}]}}\n---\napiVersion: v1\nkind: Endpoints\n"
+            f"metadata: {{name: {name}, namespace: apps}}\n"
+            f"subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{port: {port}}}]}}]\n")
+
+
+class PerBackendFiltersAndMirrorsTest(unittest.TestCase):
+    def test_backend_filters_apply_only_to_their_backend_and_mirrors_take_their_share(self):
+        tmp = tempfile.mkdtemp(prefix="gantry-perbackend-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        seen = collections.Counter()
+        a = http_backend(self, lambda path, h: (200, f"a picked={h.get('x-picked')}".encode()))
+        b = http_backend(self, lambda path, h: (200, f"b picked={h.get('x-picked')}".encode()))
+        shadow_all = http_backend(self, lambda path, h: (seen.update(["all"]), (200, b""))[1])
+        shadow_half = http_backend(self, lambda path, h: (seen.update(["half"]), (200, b""))[1])
+        config = os.path.join(tmp, "config")
+        os.makedirs(config)
+        with open(os.path.join(config, "split.yaml"), "w") as f:
+            f.write(PER_BACKEND.format() + service("a", a) + service("b", b) + service("shadow-all", shadow_all) +
+                    service("shadow-half", shadow_half))
+        g = Gantry(config, listener_ports=(80,))
+        self.addCleanup(g.stop)
+        urls = []
+        for _ in range(200):
+            urls += ["-w", "\n", f"http://127.0.0.1:{g.offset + 80}/x"]
+        bodies = subprocess.run(["curl", "-s", *urls], capture_output=True, text=True).stdout.split()
+        pairs = collections.Counter(bodies[i] + " " + bodies[i + 1] for i in range(0, len(bodies), 2))
+        # Each backend's RequestHeaderModifier reached that backend only.
+        self.assertEqual(set(pairs), {"a picked=a", "b picked=b"}, pairs)
+        self.assertLess(abs(pairs["a picked=a"] - 100), 32, pairs)  # weights 1:1, 4.5 sd
+        wait_for(lambda: seen["all"] == 200, what="every request mirrored to shadow-all")
+        # fraction 1/2 of 200: standard deviation 7.1, tolerance 4.5 of them.
+        self.assertLess(abs(seen["half"] - 100), 32, seen)
 
 
 if __name__ == "__main__":
