@@ -37,9 +37,18 @@ class Session;
 // One request stream: a Pipe for the HTTP/1.1 request path on one side, frames on the other.
 class H2Stream : public Pipe {
 public:
-  H2Stream(Session& s, int32_t id, asio::io_context& ctx)
-      : session_(&s), id_(id), inReady_(ctx, std::chrono::steady_clock::time_point::max()),
+  H2Stream(Session& s, int32_t id, asio::io_context& ctx, Metrics& metrics)
+      : metrics_(&metrics), session_(&s), id_(id), inReady_(ctx, std::chrono::steady_clock::time_point::max()),
         outSpace_(ctx, std::chrono::steady_clock::time_point::max()) {}
+
+  bool counted = false; // in Metrics::h2StreamsOpen until the stream closes
+  ~H2Stream() override { uncount(); }
+  void uncount() {
+    if (counted) {
+      metrics_->h2StreamsOpen.fetch_sub(1, std::memory_order_relaxed);
+    }
+    counted = false;
+  }
 
   // --- request side, fed by the session
   std::string method, path, authority, scheme;
@@ -74,6 +83,7 @@ private:
   void responseBody(std::string_view bytes);
   void finishResponse();
 
+  Metrics* metrics_;
   Session* session_;
   int32_t id_;
   // request bytes (HTTP/1.1) not yet read by the request path
@@ -415,7 +425,7 @@ struct Session::Cb {
   static int beginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     auto& s = self(user);
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-      s.streams_[frame->hd.stream_id] = std::make_shared<H2Stream>(s, frame->hd.stream_id, s.worker_.context());
+      s.streams_[frame->hd.stream_id] = std::make_shared<H2Stream>(s, frame->hd.stream_id, s.worker_.context(), s.worker_.metrics());
     }
     return 0;
   }
@@ -477,6 +487,8 @@ struct Session::Cb {
         return 0;
       }
       st->start(endStream);
+      st->counted = true;
+      s.worker_.metrics().h2StreamsOpen.fetch_add(1, std::memory_order_relaxed);
       serveStream(s.worker_, st, s.portKey_, s.peer_);
     } else if (endStream) {
       st->requestEnd(); // the last DATA frame, or trailers
@@ -496,6 +508,7 @@ struct Session::Cb {
     auto& s = self(user);
     if (auto it = s.streams_.find(id); it != s.streams_.end()) {
       it->second->closedByPeer(code);
+      it->second->uncount();
       it->second->detach(); // its request path may outlive this session
       s.streams_.erase(it);
     }
@@ -563,6 +576,7 @@ awaitable<void> Session::run() {
   auto streams = std::move(streams_);
   for (auto& [id, st] : streams) {
     st->closedByPeer(NGHTTP2_CANCEL);
+    st->uncount();
     st->detach();
   }
   // Let a writer in progress finish its batch (a GOAWAY), then close.

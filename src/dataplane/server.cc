@@ -138,7 +138,8 @@ struct Server::Impl {
   int64_t inFlight() const {
     int64_t total = 0;
     for (const auto& w : workers) {
-      total += w->metrics().requestsInFlight.load(std::memory_order_relaxed);
+      total += w->metrics().requestsInFlight.load(std::memory_order_relaxed) +
+               w->metrics().h2StreamsOpen.load(std::memory_order_relaxed);
     }
     return total;
   }

@@ -34,6 +34,7 @@ struct alignas(64) Metrics {
   std::atomic<uint64_t> tlsHandshakeFailures{0};
   std::atomic<uint64_t> requests{0};
   std::atomic<int64_t> requestsInFlight{0}; // drained on shutdown
+  std::atomic<int64_t> h2StreamsOpen{0};     // drained too: a stream's response may still be queued
   std::atomic<uint64_t> responses2xx{0}, responses3xx{0}, responses4xx{0}, responses5xx{0};
   std::atomic<uint64_t> upstreamConnects{0};
   std::atomic<uint64_t> upstreamReuses{0};
