@@ -228,15 +228,18 @@ def wrk_run(port, pid, seconds, conns):
 
 def h2load_run(port, pid, seconds, conns=5, streams=10):
     before = cpu_seconds(pid)
+    user_before = cpu_split(pid)[0]
     p = subprocess.run(["taskset", "-c", LOAD_CPU, "h2load", "-c", str(conns), "-m", str(streams), "-D", str(seconds),
                         f"https://127.0.0.1:{port}/"], capture_output=True, text=True)
     cpu = cpu_seconds(pid) - before
+    user = cpu_split(pid)[0] - user_before
     m = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded", p.stdout)
     if not m:
         raise RuntimeError(f"h2load failed against port {port}:\n{p.stdout}\n{p.stderr}")
     done, ok = int(m.group(1)), int(m.group(2))
     proto = re.search(r"Application protocol: (\S+)", p.stdout)
-    return {"rps": done / seconds, "us_per_req": cpu / max(done, 1) * 1e6, "errors": done - ok,
+    return {"rps": done / seconds, "us_per_req": cpu / max(done, 1) * 1e6,
+            "user_us_per_req": user / max(done, 1) * 1e6, "errors": done - ok,
             "proto": proto.group(1) if proto else "?"}
 
 
@@ -276,6 +279,8 @@ def measure(name, starter, env, args):
             "ka_sys_us": med(lambda r: r["ka"]["us_per_req"] - r["ka"]["user_us_per_req"]),
             "errors": max(r["ka"]["errors"] for r in results),
             "h2_rps": med(lambda r: r["h2"]["rps"]), "h2_us": med(lambda r: r["h2"]["us_per_req"]),
+            "h2_user_us": med(lambda r: r["h2"]["user_us_per_req"]),
+            "h2_sys_us": med(lambda r: r["h2"]["us_per_req"] - r["h2"]["user_us_per_req"]),
             "h2_errors": max(r["h2"]["errors"] for r in results),
             "full_us": med(lambda r: r["full"]["us_per_req"]), "resumed_us": med(lambda r: r["resumed"]["us_per_req"]),
             "rss_mib": med(lambda r: r["rss"]) / 1024}
@@ -306,6 +311,7 @@ def main():
                ("keep-alive non-2xx", "errors", "{:d}"),
                ("HTTP/2 (5 conns x 10 streams) req/s", "h2_rps", "{:.0f}"),
                ("HTTP/2 gateway CPU us/req", "h2_us", "{:.1f}"),
+               ("  of which user space", "h2_user_us", "{:.1f}"), ("  of which kernel", "h2_sys_us", "{:.1f}"),
                ("HTTP/2 failed requests", "h2_errors", "{:d}"),
                ("full handshake gateway CPU us/conn", "full_us", "{:.0f}"),
                ("resumed session gateway CPU us/conn", "resumed_us", "{:.0f}"),
