@@ -5,6 +5,7 @@
 namespace gantry::dataplane {
 namespace {
 
+// The head's views point into `raw`, which must outlive it.
 http1::Head parse(const std::string& raw) {
   http1::Head h;
   EXPECT_EQ(http1::parseRequest(raw, 64 * 1024, h).status, http1::ParseStatus::Done);
@@ -37,7 +38,8 @@ TEST(UpstreamHeadTest, AppliesRuleThenBackendModifiersAndDropsHopByHopFields) {
 }
 
 TEST(UpstreamHeadTest, HostlessRequestsGetTheFallbackAndUpgradesAreExplicit) {
-  auto head = parse("GET /ws HTTP/1.0\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n");
+  const std::string raw = "GET /ws HTTP/1.0\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n";
+  auto head = parse(raw);
   CompiledRoute route;
   ir::WeightedBackend backend;
   Forwarding f{"rid-2", "10.0.0.1", false, "127.0.0.1:8080", "websocket"};
