@@ -106,7 +106,7 @@ private:
   asio::steady_timer outSpace_;
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session : public std::enable_shared_from_this<Session>, public DrainListener {
 public:
   Session(Worker& w, Stream stream, std::string portKey, std::string peer)
       : worker_(w), stream_(std::move(stream)), portKey_(std::move(portKey)), peer_(std::move(peer)),
@@ -119,6 +119,14 @@ public:
 
   awaitable<void> run();
   void flush();
+  // RFC 9113 section 6.8: a graceful GOAWAY; streams already open finish.
+  void drain() override {
+    if (session_ != nullptr && !dead_) {
+      nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
+                            NGHTTP2_NO_ERROR, nullptr, 0);
+      flush();
+    }
+  }
   nghttp2_session* raw() { return session_; }
   SSL* ssl() { return stream_.ownSsl(); }
   Worker& worker() { return worker_; }
@@ -548,6 +556,11 @@ awaitable<void> Session::run() {
   };
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, sizeof settings / sizeof settings[0]);
   nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, 4 * kStreamWindow);
+  if (worker_.draining()) {
+    drain();
+  } else {
+    worker_.addDrainListener(weak_from_this());
+  }
   flush();
   touch();
   Buffer buf;

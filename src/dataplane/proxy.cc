@@ -1387,7 +1387,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
     co_return false;
   }
   // Response head to the client: hop-by-hop fields dropped, our connection decision added.
-  bool keep = clientKeepAlive && resp.body != http1::BodyKind::UntilClose;
+  bool keep = clientKeepAlive && resp.body != http1::BodyKind::UntilClose && !worker_.draining();
   std::string out;
   out.reserve(resp.headBytes + 64);
   out.append("HTTP/1.1 ").append(std::to_string(resp.status)).append(" ").append(resp.reason).append("\r\n");

@@ -110,7 +110,21 @@ void Worker::closeAcceptors() {
 }
 
 void Worker::stopAccepting() {
-  asio::post(ctx_, [this] { closeAcceptors(); });
+  asio::post(ctx_, [this] {
+    closeAcceptors();
+    draining_ = true;
+    for (auto& weak : drainListeners_) {
+      if (auto l = weak.lock()) {
+        l->drain();
+      }
+    }
+    drainListeners_.clear();
+  });
+}
+
+void Worker::addDrainListener(std::weak_ptr<DrainListener> l) {
+  std::erase_if(drainListeners_, [](const auto& w) { return w.expired(); });
+  drainListeners_.push_back(std::move(l));
 }
 
 void Worker::stop() {

@@ -250,6 +250,13 @@ private:
   std::unordered_map<std::string, SSL_SESSION*> sessions_;
 };
 
+// Told when the worker starts draining (SIGTERM): an HTTP/2 session sends GOAWAY.
+class DrainListener {
+public:
+  virtual ~DrainListener() = default;
+  virtual void drain() = 0;
+};
+
 class Worker {
 public:
   explicit Worker(unsigned id);
@@ -272,6 +279,9 @@ public:
   uint64_t random() { return rng_(); }
   uint64_t nextRoundRobin() { return rr_++; }
   unsigned id() const { return id_; }
+  // Draining: no new connections; responses say `connection: close`, HTTP/2 sessions GOAWAY.
+  bool draining() const { return draining_; }
+  void addDrainListener(std::weak_ptr<DrainListener> l);
 
 private:
   asio::awaitable<void> acceptLoop(std::shared_ptr<tcp::acceptor> acceptor, std::string key);
@@ -288,6 +298,8 @@ private:
   asio::steady_timer sweepTimer_{ctx_};
   std::mt19937_64 rng_;
   uint64_t rr_ = 0;
+  bool draining_ = false;
+  std::vector<std::weak_ptr<DrainListener>> drainListeners_;
 };
 
 // Serves one accepted client connection until it closes (proxy.cc).
