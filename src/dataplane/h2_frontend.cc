@@ -31,6 +31,7 @@ constexpr uint32_t kMaxConcurrentStreams = 128;
 constexpr int32_t kStreamWindow = 256 * 1024;      // request body bytes buffered per stream
 constexpr size_t kMaxBufferedResponse = 256 * 1024; // response bytes waiting for DATA frames
 constexpr auto kIdleTimeout = std::chrono::seconds(300);
+constexpr uint32_t kMaxResetsPerSecond = 200; // client RST_STREAMs per connection
 
 class Session;
 
@@ -136,6 +137,17 @@ private:
   struct Cb;
   awaitable<void> writer();
   void touch();
+  // Counts a client RST_STREAM; true when this second's budget is spent.
+  bool tooManyResets() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - resetWindow_ > std::chrono::seconds(1)) {
+      resetWindow_ = now;
+      resets_ = 0;
+    }
+    return ++resets_ > kMaxResetsPerSecond;
+  }
+  std::chrono::steady_clock::time_point resetWindow_;
+  uint32_t resets_ = 0;
 
   Worker& worker_;
   Stream stream_;
@@ -474,6 +486,15 @@ struct Session::Cb {
 
   static int frameRecv(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
     auto& s = self(user);
+    if (frame->hd.type == NGHTTP2_RST_STREAM && s.tooManyResets()) {
+      // The "rapid reset" attack (CVE-2023-44487): streams opened and cancelled at once cost us a
+      // request each. Past the budget the connection ends (RFC 9113 section 5.4.1 GOAWAY,
+      // ENHANCE_YOUR_CALM).
+      spdlog::warn("HTTP/2 connection from {}: more than {} stream resets per second; closing it", s.peer_,
+                   kMaxResetsPerSecond);
+      nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM);
+      return 0;
+    }
     auto it = s.streams_.find(frame->hd.stream_id);
     if (it == s.streams_.end()) {
       return 0;

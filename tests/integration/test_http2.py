@@ -8,7 +8,28 @@ import subprocess
 import time
 import unittest
 
+import h2raw
 from harness import Scenario, curl, http_backend, sha256_file, wait_for
+
+SLOW_ROUTE = """apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: slow, namespace: test-infra}}
+spec:
+  parentRefs: [{{name: gateway-01}}]
+  rules:
+  - matches: [{{path: {{type: PathPrefix, value: /slow}}}}]
+    backendRefs: [{{name: slow, port: 80}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: slow, namespace: test-infra}}
+spec: {{ports: [{{port: 80}}]}}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {{name: slow, namespace: test-infra}}
+subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{port: {port}}}]}}]
+"""
 
 EXTRA = 'location /cookie { return 200 "cookie=$http_cookie te=$http_transfer_encoding len=$http_content_length"; }'
 
@@ -73,25 +94,7 @@ class Http2Test(unittest.TestCase):
     def test_a_client_that_resets_or_vanishes_mid_request(self):
         with Scenario(start_gantry=False) as s:
             slow = http_backend(self, lambda path, headers: (time.sleep(1.0), (200, b"slow"))[1])
-            s.write("slow.yaml", f"""apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: slow, namespace: test-infra}}
-spec:
-  parentRefs: [{{name: gateway-01}}]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /slow}}}}]
-    backendRefs: [{{name: slow, port: 80}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: slow, namespace: test-infra}}
-spec: {{ports: [{{port: 80}}]}}
----
-apiVersion: v1
-kind: Endpoints
-metadata: {{name: slow, namespace: test-infra}}
-subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{port: {slow}}}]}}]
-""")
+            s.write("slow.yaml", SLOW_ROUTE.format(port=slow))
             g = s.start_gantry()
             for _ in range(5):
                 p = subprocess.run(["curl", "-sk", "--http2", "--max-time", "0.2", s.url("/slow")],
@@ -103,6 +106,43 @@ subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{port: {slow}}}]}}]
             self.assertIsNone(g.proc.poll())
             wait_for(lambda: "gantry_downstream_connections_active 0" in g.admin_get("/metrics"),
                      what="every client connection closed")
+
+    def test_rapid_reset_ends_that_connection_and_others_are_served(self):
+        # CVE-2023-44487: open a stream and cancel it at once, over and over.
+        with Scenario() as s:
+            c = h2raw.Connection(s.gantry.port)
+            self.addCleanup(c.close)
+            burst = b"".join(c.request_frame(i) + c.frame(h2raw.RST_STREAM, 0, i, bytes([0, 0, 0, h2raw.CANCEL]))
+                             for i in range(1, 2 * 1000, 2))
+            try:
+                c.send(burst)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the gateway may hang up while the burst is still going out
+            frames = c.frames_until(lambda f: f[0] == h2raw.GOAWAY)
+            self.assertEqual(h2raw.goaway_error(frames), h2raw.ENHANCE_YOUR_CALM)
+            self.assertIn("stream resets per second", s.gantry.logs())
+            # Everyone else is still served.
+            self.assertEqual(h2(s.url("/"))[1], "Hello World!")
+            self.assertIsNone(s.gantry.proc.poll())
+
+    def test_sigterm_sends_goaway_and_finishes_the_open_stream(self):
+        with Scenario(start_gantry=False) as s:
+            slow = http_backend(self, lambda path, headers: (time.sleep(1.0), (200, b"slow answer"))[1])
+            s.write("slow.yaml", SLOW_ROUTE.format(port=slow))
+            g = s.start_gantry()
+            c = h2raw.Connection(g.port)
+            self.addCleanup(c.close)
+            c.send(c.request_frame(1, "/slow"))
+            time.sleep(0.3)  # the request is with the backend
+            g.proc.terminate()
+            frames = c.frames_until(lambda f: f[0] == h2raw.DATA and f[2] == 1 and f[1] & h2raw.END_STREAM)
+            kinds = [f[0] for f in frames]
+            self.assertIn(h2raw.GOAWAY, kinds)
+            self.assertEqual(h2raw.goaway_error(frames), h2raw.NO_ERROR)
+            self.assertLess(kinds.index(h2raw.GOAWAY), kinds.index(h2raw.HEADERS), "GOAWAY comes first")
+            body = b"".join(f[3] for f in frames if f[0] == h2raw.DATA and f[2] == 1)
+            self.assertEqual(body, b"slow answer")
+            self.assertEqual(g.proc.wait(timeout=15), 0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,77 @@
+"""A raw HTTP/2 client for tests that need frames curl will not send (RFC 9113, RFC 7541): the
+connection preface, HEADERS with a literal HPACK block, RST_STREAM, and reading frames back."""
+import socket
+import ssl
+import struct
+
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE = 0, 1, 3, 4, 6, 7, 8
+END_STREAM, ACK, END_HEADERS = 0x1, 0x1, 0x4
+NO_ERROR, CANCEL, ENHANCE_YOUR_CALM = 0x0, 0x8, 0xB
+
+
+def _literal(index, value):
+    """HPACK literal field without indexing, name from the static table (RFC 7541 section 6.2.2)."""
+    v = value.encode()
+    assert index < 15 and len(v) < 127
+    return bytes([index, len(v)]) + v
+
+
+class Connection:
+    def __init__(self, port, host="frontend.com"):
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_alpn_protocols(["h2"])
+        self.sock = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10), server_hostname=host)
+        assert self.sock.selected_alpn_protocol() == "h2", self.sock.selected_alpn_protocol()
+        self.host = host
+        self.buf = b""
+        self.sock.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + self.frame(SETTINGS, 0, 0, b""))
+
+    @staticmethod
+    def frame(kind, flags, stream, payload):
+        return struct.pack("!I", len(payload))[1:] + bytes([kind, flags]) + struct.pack("!I", stream) + payload
+
+    def request_frame(self, stream, path="/"):
+        block = b"\x82\x87" + _literal(4, path) + _literal(1, self.host)  # GET, https, :path, :authority
+        return self.frame(HEADERS, END_HEADERS | END_STREAM, stream, block)
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def read_frame(self):
+        """(type, flags, stream, payload), or None when the connection has closed."""
+        while len(self.buf) < 9 or len(self.buf) < 9 + int.from_bytes(self.buf[:3], "big"):
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+        n = int.from_bytes(self.buf[:3], "big")
+        kind, flags = self.buf[3], self.buf[4]
+        stream = struct.unpack("!I", self.buf[5:9])[0] & 0x7FFFFFFF
+        payload = self.buf[9:9 + n]
+        self.buf = self.buf[9 + n:]
+        if kind == SETTINGS and not flags & ACK:
+            self.send(self.frame(SETTINGS, ACK, 0, b""))
+        return kind, flags, stream, payload
+
+    def frames_until(self, predicate, limit=100000):
+        seen = []
+        for _ in range(limit):
+            f = self.read_frame()
+            if f is None:
+                break
+            seen.append(f)
+            if predicate(f):
+                break
+        return seen
+
+    def close(self):
+        self.sock.close()
+
+
+def goaway_error(frames):
+    for kind, _, _, payload in frames:
+        if kind == GOAWAY:
+            return struct.unpack("!I", payload[4:8])[0]
+    return None
