@@ -53,11 +53,13 @@ public:
 
   // --- request side, fed by the session
   std::string method, path, authority, scheme;
-  std::vector<std::pair<std::string, std::string>> headers;
   size_t headBytes = 0;
   bool tooLarge = false;
   bool hasContentLength = false;
 
+  // A regular field of the request; the pseudo-header fields came first (RFC 9113 section 8.3,
+  // enforced by nghttp2), so the HTTP/1.1 request line can be written before it.
+  void field(std::string_view n, std::string_view v);
   void start(bool endStream);
   void requestData(const uint8_t* data, size_t len);
   void requestEnd();
@@ -87,8 +89,11 @@ private:
   Metrics* metrics_;
   Session* session_;
   int32_t id_;
+  void requestLine();
   // request bytes (HTTP/1.1) not yet read by the request path
   std::string in_;
+  bool lineDone_ = false;
+  std::string cookie_;
   bool inEnd_ = false;
   bool chunkedIn_ = false;
   size_t unconsumed_ = 0; // DATA bytes received but not yet given back to the window
@@ -164,28 +169,40 @@ private:
 
 // --- H2Stream ------------------------------------------------------------------------------
 
-void H2Stream::start(bool endStream) {
+void H2Stream::requestLine() {
   // RFC 9113 section 8.3.1: the request line from the pseudo-header fields; :authority stands for
-  // Host (section 8.3.1 allows either; a Host field alongside it is dropped).
-  in_.reserve(headBytes + 128);
+  // Host (a Host field alongside it is dropped).
+  in_.reserve(512);
   in_.append(method).append(" ").append(path).append(" HTTP/1.1\r\n");
   if (!authority.empty()) {
     in_.append("host: ").append(authority).append("\r\n");
   }
-  std::string cookie;
-  for (const auto& [n, v] : headers) {
-    if (n == "host" && !authority.empty()) {
-      continue;
-    }
-    if (n == "cookie") {
-      // Section 8.2.3: split cookie fields are joined with "; " before going to HTTP/1.1.
-      cookie.append(cookie.empty() ? "" : "; ").append(v);
-      continue;
-    }
-    in_.append(n).append(": ").append(v).append("\r\n");
+  lineDone_ = true;
+}
+
+void H2Stream::field(std::string_view n, std::string_view v) {
+  if (!lineDone_) {
+    requestLine();
   }
-  if (!cookie.empty()) {
-    in_.append("cookie: ").append(cookie).append("\r\n");
+  if (n == "host" && !authority.empty()) {
+    return;
+  }
+  if (n == "cookie") {
+    // Section 8.2.3: split cookie fields are joined with "; " before going to HTTP/1.1.
+    cookie_.append(cookie_.empty() ? "" : "; ").append(v);
+    return;
+  }
+  hasContentLength = hasContentLength || n == "content-length";
+  in_.append(n).append(": ").append(v).append("\r\n");
+}
+
+void H2Stream::start(bool endStream) {
+  if (!lineDone_) {
+    requestLine();
+  }
+  if (!cookie_.empty()) {
+    in_.append("cookie: ").append(cookie_).append("\r\n");
+    cookie_ = std::string();
   }
   if (!endStream && !hasContentLength) {
     chunkedIn_ = true; // a body of unknown length: chunked for the HTTP/1.1 side
@@ -301,8 +318,14 @@ bool H2Stream::responseHead() {
       continue;
     }
     std::string status = std::to_string(h.status);
-    std::vector<std::string> names;
-    names.reserve(h.headers.size());
+    // Lower-case names (RFC 9113 section 8.2) in one block that does not move while nva points
+    // into it.
+    size_t nameBytes = 0;
+    for (const auto& f : h.headers) {
+      nameBytes += f.name.size();
+    }
+    std::string names;
+    names.reserve(nameBytes);
     std::vector<nghttp2_nv> nva;
     nva.reserve(h.headers.size() + 1);
     auto nv = [](std::string_view n, std::string_view v) {
@@ -316,12 +339,11 @@ bool H2Stream::responseHead() {
       if (http1::isHopByHop(f.name) || iequals(f.name, "transfer-encoding")) {
         continue;
       }
-      names.push_back(toLower(f.name));
-      nva.push_back(nv(names.back(), f.value));
-    }
-    // `names` must not reallocate while nva points into it.
-    for (size_t i = 1, j = 0; i < nva.size(); ++i, ++j) {
-      nva[i].name = reinterpret_cast<uint8_t*>(names[j].data());
+      const size_t at = names.size();
+      for (char c : f.name) {
+        names.push_back(asciiLower(c));
+      }
+      nva.push_back(nv(std::string_view(names).substr(at, f.name.size()), f.value));
     }
     kind_ = h.body;
     left_ = h.contentLength;
@@ -477,8 +499,7 @@ struct Session::Cb {
     } else if (n == ":scheme") {
       st.scheme = v;
     } else if (!n.empty() && n.front() != ':') {
-      st.hasContentLength = st.hasContentLength || n == "content-length";
-      st.headers.emplace_back(n, v);
+      st.field(n, v);
     }
     (void)session;
     return 0;
