@@ -332,11 +332,9 @@ awaitable<RelayEnd> relayBody(Stream& from, Buffer& buf, Stream& to, http1::Body
 
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
-  Connection(Worker& w, tcp::socket s, std::string portKey)
-      : worker_(w), portKey_(std::move(portKey)), timer_(w.context()) {
+  Connection(Worker& w, tcp::socket s, std::string portKey, std::string peer)
+      : worker_(w), portKey_(std::move(portKey)), peer_(std::move(peer)), timer_(w.context()) {
     error_code ec;
-    auto ep = s.remote_endpoint(ec);
-    peer_ = ec ? "unknown" : ep.address().to_string();
     s.set_option(tcp::no_delay(true), ec);
     snapshot_ = w.snapshot();
     const PortGroup* group = snapshot_ ? snapshot_->port(portKey_) : nullptr;
@@ -541,7 +539,7 @@ awaitable<void> Connection::run() {
     worker_.metrics().requestsInFlight.fetch_sub(1, std::memory_order_relaxed);
   }
   arm(std::chrono::seconds(2), TimeoutPhase::Idle); // bounds the TLS close exchange
-  co_await client_->shutdown();
+  co_await client_->shutdown(false); // close_notify; the close below sends the FIN
   disarm();
   timer_.cancel();
   client_->close();
@@ -1436,8 +1434,8 @@ void serveStream(Worker& worker, std::shared_ptr<Pipe> pipe, std::string portKey
   asio::co_spawn(worker.context(), [conn]() -> awaitable<void> { co_await conn->run(); }, asio::detached);
 }
 
-void serveConnection(Worker& worker, tcp::socket socket, std::string portKey) {
-  auto conn = std::make_shared<Connection>(worker, std::move(socket), std::move(portKey));
+void serveConnection(Worker& worker, tcp::socket socket, std::string portKey, std::string peer) {
+  auto conn = std::make_shared<Connection>(worker, std::move(socket), std::move(portKey), std::move(peer));
   asio::co_spawn(worker.context(), [conn]() -> awaitable<void> { co_await conn->run(); }, asio::detached);
 }
 

@@ -85,7 +85,8 @@ void Worker::publish(SnapshotConstSharedPtr snapshot, std::map<std::string, int>
 asio::awaitable<void> Worker::acceptLoop(std::shared_ptr<tcp::acceptor> acceptor, std::string key) {
   while (acceptor->is_open()) {
     error_code ec;
-    tcp::socket s = co_await acceptor->async_accept(asio::redirect_error(asio::use_awaitable, ec));
+    tcp::endpoint peer; // from accept(2) itself: no getpeername per connection
+    tcp::socket s = co_await acceptor->async_accept(peer, asio::redirect_error(asio::use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor->is_open()) {
         break;
@@ -97,7 +98,7 @@ asio::awaitable<void> Worker::acceptLoop(std::shared_ptr<tcp::acceptor> acceptor
       continue;
     }
     metrics_.connectionsAccepted.fetch_add(1, std::memory_order_relaxed);
-    serveConnection(*this, std::move(s), key);
+    serveConnection(*this, std::move(s), key, peer.address().to_string());
   }
 }
 

@@ -269,7 +269,7 @@ awaitable<void> Stream::handshake(error_code& ec) {
   }
 }
 
-awaitable<void> Stream::shutdown() {
+awaitable<void> Stream::shutdown(bool halfClose) {
   if (pipe_) {
     pipe_->shutdown();
     co_return;
@@ -291,7 +291,9 @@ awaitable<void> Stream::shutdown() {
       }
     }
   }
-  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  if (halfClose) {
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+  }
 }
 
 void Stream::close() {

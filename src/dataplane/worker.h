@@ -200,8 +200,9 @@ public:
   asio::awaitable<void> waitReadable(error_code& ec);
   asio::awaitable<void> writeAll(asio::const_buffer buf, error_code& ec);
   asio::awaitable<void> handshake(error_code& ec);
-  // TLS: sends close_notify (RFC 8446 section 6.1); then shuts the sending side.
-  asio::awaitable<void> shutdown();
+  // TLS: sends close_notify (RFC 8446 section 6.1); then, with `halfClose`, shuts the sending
+  // side (tunnels keep reading after it; a connection about to close need not).
+  asio::awaitable<void> shutdown(bool halfClose = true);
   void close();
 
 private:
@@ -303,7 +304,7 @@ private:
 };
 
 // Serves one accepted client connection until it closes (proxy.cc).
-void serveConnection(Worker& worker, tcp::socket socket, std::string portKey);
+void serveConnection(Worker& worker, tcp::socket socket, std::string portKey, std::string peer);
 // One HTTP/2 stream's request through the HTTP/1.1 request path (h2_frontend.cc calls it).
 void serveStream(Worker& worker, std::shared_ptr<Pipe> pipe, std::string portKey, std::string peer);
 // An HTTP/2 connection (ALPN h2) after its TLS handshake; returns when it is closed.
