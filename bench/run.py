@@ -254,24 +254,25 @@ def s_time_run(port, pid, seconds, reuse):
     return {"conns": conns, "us_per_req": cpu / max(conns, 1) * 1e6}
 
 
-def measure(name, starter, env, args):
-    results = []
-    for _ in range(args.repeat):
-        proc, port, stop = starter(env, args.workers)
-        try:
-            pin(proc.pid, GW_CPU)
-            assert harness.curl(f"https://127.0.0.1:{port}/")[1] == "Hello World!", f"{name} does not proxy"
-            wrk_run(port, proc.pid, 2, args.connections)  # warm-up
-            ka = wrk_run(port, proc.pid, args.seconds, args.connections)
-            rss = peak_rss_kib(proc.pid)
-            h2 = h2load_run(port, proc.pid, args.seconds)
-            if h2["proto"] != "h2":
-                raise RuntimeError(f"{name} did not negotiate h2 (got {h2['proto']})")
-            full = s_time_run(port, proc.pid, args.seconds, reuse=False)
-            resumed = s_time_run(port, proc.pid, args.seconds, reuse=True)
-            results.append({"ka": ka, "rss": rss, "full": full, "resumed": resumed, "h2": h2})
-        finally:
-            stop()
+def run_once(name, starter, env, args):
+    proc, port, stop = starter(env, args.workers)
+    try:
+        pin(proc.pid, GW_CPU)
+        assert harness.curl(f"https://127.0.0.1:{port}/")[1] == "Hello World!", f"{name} does not proxy"
+        wrk_run(port, proc.pid, 2, args.connections)  # warm-up
+        ka = wrk_run(port, proc.pid, args.seconds, args.connections)
+        rss = peak_rss_kib(proc.pid)
+        h2 = h2load_run(port, proc.pid, args.seconds)
+        if h2["proto"] != "h2":
+            raise RuntimeError(f"{name} did not negotiate h2 (got {h2['proto']})")
+        full = s_time_run(port, proc.pid, args.seconds, reuse=False)
+        resumed = s_time_run(port, proc.pid, args.seconds, reuse=True)
+        return {"ka": ka, "rss": rss, "full": full, "resumed": resumed, "h2": h2}
+    finally:
+        stop()
+
+
+def summarize(results):
     med = lambda f: statistics.median(f(r) for r in results)
     return {"rps": med(lambda r: r["ka"]["rps"]), "p50": med(lambda r: r["ka"]["p50"]),
             "p99": med(lambda r: r["ka"]["p99"]), "ka_us": med(lambda r: r["ka"]["us_per_req"]),
@@ -299,9 +300,14 @@ def main():
     rows = {}
     try:
         starters = {"gantry": start_gantry, "nginx": start_nginx_gateway, "haproxy": start_haproxy}
-        for name in args.only:
-            print(f"measuring {name} ...", file=sys.stderr, flush=True)
-            rows[name] = measure(name, starters[name], env, args)
+        # Round-robin over the gateways (gantry, nginx, haproxy, gantry, ...) so that a slow drift
+        # of the machine touches all of them alike.
+        results = {name: [] for name in args.only}
+        for rep in range(args.repeat):
+            for name in args.only:
+                print(f"run {rep + 1}/{args.repeat}: {name} ...", file=sys.stderr, flush=True)
+                results[name].append(run_once(name, starters[name], env, args))
+        rows = {name: summarize(r) for name, r in results.items()}
     finally:
         env.backend.stop()
         shutil.rmtree(tmp, ignore_errors=True)
