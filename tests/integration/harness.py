@@ -151,6 +151,38 @@ def endpoint_slice(service, port, namespace="test-infra", address="127.0.0.1"):
             f"addressType: IPv4\nports:\n- port: {port}\nendpoints:\n- addresses: [{address}]\n")
 
 
+HTTP_GATEWAY = """apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: apps}
+spec:
+  gatewayClassName: gantry
+  listeners: [{name: http, port: 80, protocol: HTTP}]
+"""
+
+
+def service(name, port, namespace="apps", port_name=None, app_protocol=None):
+    """A Service with port 80 and the Endpoints that put it on 127.0.0.1:`port`."""
+    spec_port = "{port: 80" + (f", name: {port_name}" if port_name else "") + \
+                (f", appProtocol: {app_protocol}" if app_protocol else "") + "}"
+    ep_port = "{port: " + str(port) + (f", name: {port_name}" if port_name else "") + "}"
+    return (f"apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: {namespace}}}\n"
+            f"spec: {{ports: [{spec_port}]}}\n---\n"
+            f"apiVersion: v1\nkind: Endpoints\nmetadata: {{name: {name}, namespace: {namespace}}}\n"
+            f"subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{ep_port}]}}]\n")
+
+
+def config_dir(test, *documents):
+    """A temporary config folder for one test holding `documents` as one multi-document file;
+    removed when the test ends. Returns its path."""
+    tmp = tempfile.mkdtemp(prefix="gantry-cfg-")
+    test.addCleanup(shutil.rmtree, tmp, True)
+    config = os.path.join(tmp, "config")
+    os.makedirs(config)
+    with open(os.path.join(config, "config.yaml"), "w") as f:
+        f.write("---\n".join(d.strip("\n") + "\n" for d in documents))
+    return config
+
+
 class Nginx:
     """A real nginx backend on 127.0.0.1 that enforces client certificates (ssl_verify_client on)."""
 

@@ -2,22 +2,12 @@
 backendRef takes its share of requests as 500s, a rule whose backends are all invalid or that has
 no backendRefs answers 500, a Service without ready endpoints answers 503."""
 import collections
-import os
-import shutil
 import subprocess
-import tempfile
 import unittest
 
-from harness import Gantry, http_backend, wait_for
+from harness import HTTP_GATEWAY, Gantry, config_dir, http_backend, service, wait_for
 
 CONFIG = """apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: apps}}
-spec:
-  gatewayClassName: gantry
-  listeners: [{{name: http, port: 80, protocol: HTTP}}]
----
-apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {{name: backends, namespace: apps}}
 spec:
@@ -36,26 +26,6 @@ spec:
 ---
 apiVersion: v1
 kind: Service
-metadata: {{name: live, namespace: apps}}
-spec: {{ports: [{{port: 80}}]}}
----
-apiVersion: v1
-kind: Endpoints
-metadata: {{name: live, namespace: apps}}
-subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{port: {live}}}]}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: never, namespace: apps}}
-spec: {{ports: [{{port: 80}}]}}
----
-apiVersion: v1
-kind: Endpoints
-metadata: {{name: never, namespace: apps}}
-subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{port: {never}}}]}}]
----
-apiVersion: v1
-kind: Service
 metadata: {{name: not-ready, namespace: apps}}
 spec: {{ports: [{{port: 80}}]}}
 ---
@@ -70,15 +40,11 @@ endpoints: [{{addresses: [127.0.0.1], conditions: {{ready: false}}}}]
 
 class BackendsTest(unittest.TestCase):
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="gantry-backends-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
         self.never_hits = []
         live = http_backend(self, lambda path, headers: (200, b"live"))
         never = http_backend(self, lambda path, headers: (self.never_hits.append(path) or 200, b"never"))
-        config = os.path.join(self.tmp, "config")
-        os.makedirs(config)
-        with open(os.path.join(config, "backends.yaml"), "w") as f:
-            f.write(CONFIG.format(live=live, never=never))
+        config = config_dir(self, HTTP_GATEWAY, CONFIG.format(live=live), service("live", live),
+                            service("never", never))
         self.g = Gantry(config, listener_ports=(80,))
         self.addCleanup(self.g.stop)
         self.base = f"http://127.0.0.1:{self.g.offset + 80}"
@@ -114,13 +80,6 @@ class BackendsTest(unittest.TestCase):
 
 
 PER_BACKEND = """apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: apps}}
-spec:
-  gatewayClassName: gantry
-  listeners: [{{name: http, port: 80, protocol: HTTP}}]
----
-apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {{name: split, namespace: apps}}
 spec:
@@ -139,27 +98,15 @@ spec:
 """
 
 
-def service(name, port):
-    return (f"---\napiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: apps}}\n"
-            f"spec: {{ports: [{{port: 80}}]}}\n---\napiVersion: v1\nkind: Endpoints\n"
-            f"metadata: {{name: {name}, namespace: apps}}\n"
-            f"subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{port: {port}}}]}}]\n")
-
-
 class PerBackendFiltersAndMirrorsTest(unittest.TestCase):
     def test_backend_filters_apply_only_to_their_backend_and_mirrors_take_their_share(self):
-        tmp = tempfile.mkdtemp(prefix="gantry-perbackend-")
-        self.addCleanup(shutil.rmtree, tmp, True)
         seen = collections.Counter()
         a = http_backend(self, lambda path, h: (200, f"a picked={h.get('x-picked')}".encode()))
         b = http_backend(self, lambda path, h: (200, f"b picked={h.get('x-picked')}".encode()))
         shadow_all = http_backend(self, lambda path, h: (seen.update(["all"]), (200, b""))[1])
         shadow_half = http_backend(self, lambda path, h: (seen.update(["half"]), (200, b""))[1])
-        config = os.path.join(tmp, "config")
-        os.makedirs(config)
-        with open(os.path.join(config, "split.yaml"), "w") as f:
-            f.write(PER_BACKEND.format() + service("a", a) + service("b", b) + service("shadow-all", shadow_all) +
-                    service("shadow-half", shadow_half))
+        config = config_dir(self, HTTP_GATEWAY, PER_BACKEND.format(), service("a", a), service("b", b),
+                            service("shadow-all", shadow_all), service("shadow-half", shadow_half))
         g = Gantry(config, listener_ports=(80,))
         self.addCleanup(g.stop)
         urls = []

@@ -1,89 +1,66 @@
 """Several Gateways, each on its own addresses (Gateway API spec 5.3, GatewayStaticAddresses), with
 routes kept apart; an address this machine does not have (AddressNotUsable); a Gateway whose
 parametersRef names a missing ConfigMap (InvalidParameters) is not served."""
-import os
-import shutil
 import socket
-import tempfile
 import unittest
 
-from harness import Gantry, curl, http_backend, wait_for
+from harness import Gantry, config_dir, curl, http_backend, service, wait_for
 
 GATEWAYS = """apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
-metadata: {{name: blue-gw, namespace: apps}}
+metadata: {name: blue-gw, namespace: apps}
 spec:
   gatewayClassName: gantry
-  addresses: [{{type: IPAddress, value: 127.0.0.2}}, {{type: IPAddress, value: 127.0.0.4}}]
-  listeners: [{{name: http, port: 80, protocol: HTTP}}]
+  addresses: [{type: IPAddress, value: 127.0.0.2}, {type: IPAddress, value: 127.0.0.4}]
+  listeners: [{name: http, port: 80, protocol: HTTP}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
-metadata: {{name: green-gw, namespace: apps}}
+metadata: {name: green-gw, namespace: apps}
 spec:
   gatewayClassName: gantry
-  addresses: [{{type: IPAddress, value: 127.0.0.3}}]
-  listeners: [{{name: http, port: 80, protocol: HTTP}}]
+  addresses: [{type: IPAddress, value: 127.0.0.3}]
+  listeners: [{name: http, port: 80, protocol: HTTP}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
-metadata: {{name: by-name, namespace: apps}}
+metadata: {name: by-name, namespace: apps}
 spec:
   gatewayClassName: gantry
-  addresses: [{{type: Hostname, value: localhost}}]
-  listeners: [{{name: http, port: 81, protocol: HTTP}}]
+  addresses: [{type: Hostname, value: localhost}]
+  listeners: [{name: http, port: 81, protocol: HTTP}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
-metadata: {{name: elsewhere, namespace: apps}}
+metadata: {name: elsewhere, namespace: apps}
 spec:
   gatewayClassName: gantry
-  addresses: [{{type: IPAddress, value: 192.0.2.10}}]
-  listeners: [{{name: http, port: 80, protocol: HTTP}}]
+  addresses: [{type: IPAddress, value: 192.0.2.10}]
+  listeners: [{name: http, port: 80, protocol: HTTP}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
-metadata: {{name: bad-parameters, namespace: apps}}
+metadata: {name: bad-parameters, namespace: apps}
 spec:
   gatewayClassName: gantry
-  addresses: [{{type: IPAddress, value: 127.0.0.5}}]
+  addresses: [{type: IPAddress, value: 127.0.0.5}]
   infrastructure:
-    parametersRef: {{group: "", kind: ConfigMap, name: no-such-parameters}}
-  listeners: [{{name: http, port: 80, protocol: HTTP}}]
+    parametersRef: {group: "", kind: ConfigMap, name: no-such-parameters}
+  listeners: [{name: http, port: 80, protocol: HTTP}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
-metadata: {{name: blue, namespace: apps}}
+metadata: {name: blue, namespace: apps}
 spec:
-  parentRefs: [{{name: blue-gw}}, {{name: by-name}}, {{name: elsewhere}}, {{name: bad-parameters}}]
-  rules: [{{backendRefs: [{{name: blue, port: 80}}]}}]
+  parentRefs: [{name: blue-gw}, {name: by-name}, {name: elsewhere}, {name: bad-parameters}]
+  rules: [{backendRefs: [{name: blue, port: 80}]}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
-metadata: {{name: green, namespace: apps}}
+metadata: {name: green, namespace: apps}
 spec:
-  parentRefs: [{{name: green-gw}}]
-  rules: [{{backendRefs: [{{name: green, port: 80}}]}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: blue, namespace: apps}}
-spec: {{ports: [{{port: 80}}]}}
----
-apiVersion: v1
-kind: Service
-metadata: {{name: green, namespace: apps}}
-spec: {{ports: [{{port: 80}}]}}
----
-apiVersion: v1
-kind: Endpoints
-metadata: {{name: blue, namespace: apps}}
-subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{port: {blue}}}]}}]
----
-apiVersion: v1
-kind: Endpoints
-metadata: {{name: green, namespace: apps}}
-subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{port: {green}}}]}}]
+  parentRefs: [{name: green-gw}]
+  rules: [{backendRefs: [{name: green, port: 80}]}]
 """
 
 
@@ -99,14 +76,9 @@ def connect_refused(address, port):
 
 class GatewaysTest(unittest.TestCase):
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="gantry-gw-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
         blue = http_backend(self, lambda path, headers: (200, b"blue " + path.encode()))
         green = http_backend(self, lambda path, headers: (200, b"green " + path.encode()))
-        config = os.path.join(self.tmp, "config")
-        os.makedirs(config)
-        with open(os.path.join(config, "gateways.yaml"), "w") as f:
-            f.write(GATEWAYS.format(blue=blue, green=green))
+        config = config_dir(self, GATEWAYS, service("blue", blue), service("green", green))
         self.g = Gantry(config, listener_ports=(80, 81))
         self.addCleanup(self.g.stop)
         self.http = self.g.offset + 80

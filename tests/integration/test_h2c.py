@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import NGINX, Gantry, curl, free_port, sha256_file, wait_for
+from harness import HTTP_GATEWAY, NGINX, Gantry, config_dir, curl, free_port, service, sha256_file
 
 
 class H2cTest(unittest.TestCase):
@@ -45,37 +45,17 @@ http {{
         self.addCleanup(self.stop_nginx)
         self.dav = os.path.join(ng, "dav")
         self.access_log = os.path.join(ng, "logs", "access.log")
-        config = os.path.join(self.tmp, "config")
-        os.makedirs(config)
-        with open(os.path.join(config, "h2c.yaml"), "w") as f:
-            f.write(f"""apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: apps}}
-spec:
-  gatewayClassName: gantry
-  listeners: [{{name: http, port: 80, protocol: HTTP}}]
----
-apiVersion: gateway.networking.k8s.io/v1
+        config = config_dir(self, HTTP_GATEWAY, """apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
-metadata: {{name: grpcish, namespace: apps}}
+metadata: {name: grpcish, namespace: apps}
 spec:
-  parentRefs: [{{name: gw}}]
+  parentRefs: [{name: gw}]
   rules:
   - filters:
     - type: RequestHeaderModifier
-      requestHeaderModifier: {{add: [{{name: X-Added, value: by-gantry}}]}}
-    backendRefs: [{{name: h2-app, port: 80}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: h2-app, namespace: apps}}
-spec: {{ports: [{{name: h2c, port: 80, appProtocol: kubernetes.io/h2c}}]}}
----
-apiVersion: v1
-kind: Endpoints
-metadata: {{name: h2-app, namespace: apps}}
-subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{name: h2c, port: {self.h2_port}}}]}}]
-""")
+      requestHeaderModifier: {add: [{name: X-Added, value: by-gantry}]}
+    backendRefs: [{name: h2-app, port: 80}]
+""", service("h2-app", self.h2_port, port_name="h2c", app_protocol="kubernetes.io/h2c"))
         self.g = Gantry(config, listener_ports=(80,))
         self.addCleanup(self.g.stop)
         self.base = f"http://127.0.0.1:{self.g.offset + 80}"

@@ -6,7 +6,7 @@ import shutil
 import tempfile
 import unittest
 
-from harness import Gantry, curl, http_backend
+from harness import HTTP_GATEWAY, Gantry, curl, http_backend, service
 
 
 def rule(name, match):
@@ -50,23 +50,6 @@ ROUTES = [
     route("alpha", [rule("name-alpha", "{path: {type: PathPrefix, value: /same-age}}")], created="2029-03-01T00:00:00Z"),
 ]
 
-BASE = """apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: apps}}
-spec:
-  gatewayClassName: gantry
-  listeners: [{{name: http, port: 80, protocol: HTTP}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: echo, namespace: apps}}
-spec: {{ports: [{{port: 80}}]}}
----
-apiVersion: v1
-kind: Endpoints
-metadata: {{name: echo, namespace: apps}}
-subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{port: {port}}}]}}]
-"""
 
 
 class MatchingTest(unittest.TestCase):
@@ -78,7 +61,7 @@ class MatchingTest(unittest.TestCase):
         config = os.path.join(cls.tmp, "config")
         os.makedirs(config)
         with open(os.path.join(config, "base.yaml"), "w") as f:
-            f.write(BASE.format(port=port))
+            f.write(HTTP_GATEWAY + "---\n" + service("echo", port))
         for i, r in enumerate(ROUTES):
             with open(os.path.join(config, f"route{i}.yaml"), "w") as f:
                 f.write(r)

@@ -6,16 +6,14 @@ not passed on."""
 import base64
 import hashlib
 import os
-import shutil
 import socket
 import socketserver
 import ssl
 import struct
-import tempfile
 import threading
 import unittest
 
-from harness import Gantry, Scenario, wait_for
+from harness import HTTP_GATEWAY, Gantry, Scenario, config_dir, service, wait_for
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -142,35 +140,13 @@ class WebSocketTest(unittest.TestCase):
 
     def test_ws_backend_over_an_http_listener(self):
         echo = start_echo(self)
-        tmp = tempfile.mkdtemp(prefix="gantry-ws-")
-        self.addCleanup(shutil.rmtree, tmp, True)
-        config = os.path.join(tmp, "config")
-        os.makedirs(config)
-        with open(os.path.join(config, "ws.yaml"), "w") as f:
-            f.write(f"""apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: apps}}
-spec:
-  gatewayClassName: gantry
-  listeners: [{{name: http, port: 80, protocol: HTTP}}]
----
-apiVersion: gateway.networking.k8s.io/v1
+        config = config_dir(self, HTTP_GATEWAY, """apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
-metadata: {{name: ws, namespace: apps}}
+metadata: {name: ws, namespace: apps}
 spec:
-  parentRefs: [{{name: gw}}]
-  rules: [{{backendRefs: [{{name: chat, port: 80}}]}}]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: chat, namespace: apps}}
-spec: {{ports: [{{name: ws, port: 80, appProtocol: kubernetes.io/ws}}]}}
----
-apiVersion: v1
-kind: Endpoints
-metadata: {{name: chat, namespace: apps}}
-subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{name: ws, port: {echo.server_address[1]}}}]}}]
-""")
+  parentRefs: [{name: gw}]
+  rules: [{backendRefs: [{name: chat, port: 80}]}]
+""", service("chat", echo.server_address[1], port_name="ws", app_protocol="kubernetes.io/ws"))
         g = Gantry(config, listener_ports=(80,))
         self.addCleanup(g.stop)
         port = g.offset + 80
