@@ -13,6 +13,7 @@
 #include <boost/asio/write.hpp>
 #include <sys/socket.h>
 
+#include <cstring>
 #include <functional>
 
 #include "common/strings.h"
@@ -93,18 +94,18 @@ const char* reasonPhrase(int status) {
   }
 }
 
-std::string uuid4(Worker& w) {
+void uuid4(Worker& w, char (&out)[36]) {
   uint64_t a = w.random();
   uint64_t b = w.random();
   a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL; // version 4
   b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL; // variant 10
   // 8-4-4-4-12 hex digits (RFC 9562 section 4), written without printf: this runs per request.
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(36, '-');
+  std::memset(out, '-', sizeof out);
   int pos = 0;
   auto put = [&](uint64_t v, int digits) {
     for (int i = digits - 1; i >= 0; --i) {
-      out[static_cast<size_t>(pos + i)] = kHex[v & 0xf];
+      out[pos + i] = kHex[v & 0xf];
       v >>= 4;
     }
     pos += digits + 1;
@@ -114,7 +115,6 @@ std::string uuid4(Worker& w) {
   put(a & 0xffff, 4);
   put(b >> 48, 4);
   put(b & 0xffffffffffffULL, 12);
-  return out;
 }
 
 std::string hostOnly(std::string_view hostHeader) {
@@ -415,7 +415,7 @@ private:
                                                            const ir::Endpoint& ep,
                                                            const std::string& key,
                                                            std::string& failure);
-  std::string buildUpstreamHead(const http1::Head& head, const std::string& requestId,
+  std::string buildUpstreamHead(const http1::Head& head, std::string_view requestId,
                                 const CompiledRoute& route, const ir::WeightedBackend& backend,
                                 std::string_view path, std::string_view query, std::string_view upgrade);
   // After a 101 answer to an Upgrade: bytes both ways until both sides have finished.
@@ -584,7 +584,7 @@ namespace {
 } // namespace
 
 
-std::string Connection::buildUpstreamHead(const http1::Head& head, const std::string& requestId,
+std::string Connection::buildUpstreamHead(const http1::Head& head, std::string_view requestId,
                                           const CompiledRoute& route, const ir::WeightedBackend& backend,
                                           std::string_view path, std::string_view query,
                                           std::string_view upgrade) {
@@ -1183,9 +1183,12 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   if (cluster->ir.endpoints.empty()) {
     co_return co_await localReply(503, cluster->ir.name + " has no ready endpoints", &head, route->name);
   }
-  std::string requestId(head.header("x-request-id"));
+  // The client's x-request-id, else a fresh UUIDv4 (in place: no allocation per request).
+  char uuid[36];
+  std::string_view requestId = head.header("x-request-id");
   if (requestId.empty()) {
-    requestId = uuid4(worker_);
+    uuid4(worker_, uuid);
+    requestId = std::string_view(uuid, sizeof uuid);
   }
   const bool hasBody = head.body != http1::BodyKind::None;
   // WebSocket (RFC 6455 section 4.1, GEP-1911 kubernetes.io/ws): the Upgrade is passed on for a
