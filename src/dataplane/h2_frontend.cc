@@ -607,9 +607,11 @@ awaitable<void> Session::run() {
   touch();
   Buffer buf;
   error_code ec;
+  bool peerGone = false; // the client closed or the socket failed: nothing left to read
   while (!dead_) {
     size_t n = co_await stream_.readSome(buf.prepare(16 * 1024), ec);
     if (ec || n == 0) {
+      peerGone = true;
       break;
     }
     lastActivity_ = std::chrono::steady_clock::now();
@@ -639,7 +641,25 @@ awaitable<void> Session::run() {
     asio::steady_timer t(worker_.context(), std::chrono::milliseconds(10));
     co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
   }
-  co_await stream_.shutdown();
+  co_await stream_.shutdown(); // close_notify, FIN
+  // Lingering close (as nginx does): read and drop what the client is still sending, for up to a
+  // second, so that closing with unread bytes does not reset the connection before the client
+  // has read our GOAWAY.
+  if (!peerGone) {
+    asio::steady_timer linger(worker_.context(), std::chrono::seconds(1));
+    linger.async_wait([self, this](error_code e) {
+      if (!e) {
+        stream_.close();
+      }
+    });
+    for (int i = 0; i < 256; ++i) {
+      size_t n = co_await stream_.readSome(buf.prepare(16 * 1024), ec);
+      if (ec || n == 0) {
+        break;
+      }
+    }
+    linger.cancel();
+  }
   stream_.close();
 }
 

@@ -4,16 +4,38 @@ import socket
 import ssl
 import struct
 
-DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE = 0, 1, 3, 4, 6, 7, 8
+DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 0, 1, 3, 4, 6, 7, 8, 9
 END_STREAM, ACK, END_HEADERS = 0x1, 0x1, 0x4
-NO_ERROR, CANCEL, ENHANCE_YOUR_CALM = 0x0, 0x8, 0xB
+NO_ERROR, REFUSED_STREAM, CANCEL, ENHANCE_YOUR_CALM = 0x0, 0x7, 0x8, 0xB
+
+
+def _integer(value, prefix_bits, first=0):
+    """HPACK integer (RFC 7541 section 5.1)."""
+    limit = (1 << prefix_bits) - 1
+    if value < limit:
+        return bytes([first | value])
+    out = [first | limit]
+    value -= limit
+    while value >= 128:
+        out.append(value % 128 + 128)
+        value //= 128
+    out.append(value)
+    return bytes(out)
+
+
+def _string(text):
+    raw = text.encode()
+    return _integer(len(raw), 7) + raw  # no Huffman coding
 
 
 def _literal(index, value):
     """HPACK literal field without indexing, name from the static table (RFC 7541 section 6.2.2)."""
-    v = value.encode()
-    assert index < 15 and len(v) < 127
-    return bytes([index, len(v)]) + v
+    return _integer(index, 4) + _string(value)
+
+
+def _literal_new_name(name, value):
+    """HPACK literal field without indexing, new name."""
+    return b"\x00" + _string(name) + _string(value)
 
 
 class Connection:
@@ -32,17 +54,33 @@ class Connection:
     def frame(kind, flags, stream, payload):
         return struct.pack("!I", len(payload))[1:] + bytes([kind, flags]) + struct.pack("!I", stream) + payload
 
-    def request_frame(self, stream, path="/"):
+    def request_frame(self, stream, path="/", headers=()):
+        """HEADERS (and CONTINUATION frames past 16 KiB) for a GET of `path`."""
         block = b"\x82\x87" + _literal(4, path) + _literal(1, self.host)  # GET, https, :path, :authority
-        return self.frame(HEADERS, END_HEADERS | END_STREAM, stream, block)
+        for name, value in headers:
+            block += _literal_new_name(name, value)
+        chunks = [block[i:i + 16384] for i in range(0, len(block), 16384)]
+        out = b""
+        for i, chunk in enumerate(chunks):
+            last = END_HEADERS if i == len(chunks) - 1 else 0
+            out += self.frame(HEADERS if i == 0 else CONTINUATION, last | (END_STREAM if i == 0 else 0), stream, chunk)
+        return out
 
     def send(self, data):
-        self.sock.sendall(data)
+        """False when the gateway has already closed the connection (it may, on bad input)."""
+        try:
+            self.sock.sendall(data)
+            return True
+        except (OSError, ssl.SSLError):
+            return False
 
     def read_frame(self):
         """(type, flags, stream, payload), or None when the connection has closed."""
         while len(self.buf) < 9 or len(self.buf) < 9 + int.from_bytes(self.buf[:3], "big"):
-            chunk = self.sock.recv(65536)
+            try:
+                chunk = self.sock.recv(65536)
+            except (OSError, ssl.SSLError):
+                chunk = b""
             if not chunk:
                 return None
             self.buf += chunk
