@@ -14,6 +14,7 @@ struct RunArgs {
   int portOffset = 0;
   std::string admin = "127.0.0.1:9901";
   unsigned workers = 0;
+  std::string accessLog; // --access-log PATH ("-": standard output); empty: none
   std::string controllerName = "alb.networking.azure.io/alb-controller";
 };
 

@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
   addRunOptions(run, true);
   run->add_option("--admin", runArgs.admin, "admin endpoint HOST:PORT")->capture_default_str();
   run->add_option("--workers", runArgs.workers, "worker threads (default: one per core)");
+  run->add_option("--access-log", runArgs.accessLog,
+                  "append one JSON line per request to this file (- for standard output)");
 
   auto* check = app.add_subcommand("check", "load and translate offline; print every status");
   addRunOptions(check, true);

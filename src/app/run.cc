@@ -2,10 +2,12 @@
 #include <spdlog/spdlog.h>
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <fcntl.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 
@@ -85,7 +87,17 @@ int watchTree(const std::string& dir) {
 } // namespace
 
 int run(const RunArgs& args, const std::function<void(const std::string&)>& onReady) {
-  dataplane::Server server({args.workers});
+  int accessFd = -1;
+  if (args.accessLog == "-") {
+    accessFd = STDOUT_FILENO;
+  } else if (!args.accessLog.empty()) {
+    accessFd = ::open(args.accessLog.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (accessFd < 0) {
+      spdlog::error("--access-log {}: {}", args.accessLog, strerror(errno));
+      return 2;
+    }
+  }
+  dataplane::Server server({args.workers, accessFd});
   server.start();
   struct ServerAdapter : controller::DataPlane {
     explicit ServerAdapter(dataplane::Server& s) : server(s) {}

@@ -25,6 +25,9 @@ inline bool iequals(std::string_view a, std::string_view b) {
 std::string toLower(std::string_view s);
 std::string_view trimOws(std::string_view s);
 std::vector<std::string_view> split(std::string_view s, char sep);
+// Appends `s` as a JSON string literal: quotes, backslashes and control characters escaped; bytes
+// outside ASCII as \u00XX, so that a line stays valid JSON whatever a client sent.
+void appendJsonString(std::string& out, std::string_view s);
 // The parts with `sep` between them.
 std::string joinStrings(const std::vector<std::string>& parts, std::string_view sep);
 bool startsWith(std::string_view s, std::string_view prefix);

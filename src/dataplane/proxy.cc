@@ -444,6 +444,24 @@ private:
   awaitable<bool> redirect(const http1::Head& head, const CompiledRoute& route, const ListenerView& listener,
                            const std::string& host, std::string_view path, std::string_view query);
 
+  // Counts the answer's status, and notes it for the access log.
+  void noteStatus(int status) {
+    worker_.metrics().countStatus(status);
+    if (access_) {
+      access_->status = status;
+    }
+  }
+  // The access log line of the request that just ended (--access-log), as one JSON object.
+  void logAccess();
+
+  // What one request did, for the access log; kept only while the log is on.
+  struct AccessEntry {
+    std::chrono::system_clock::time_point start;
+    std::string method, target, host, route, upstream;
+    int status = 0;
+  };
+  std::optional<AccessEntry> access_;
+
   Worker& worker_;
   std::string portKey_;
   std::string peer_;
@@ -535,7 +553,18 @@ awaitable<void> Connection::run() {
     }
     worker_.metrics().requests.fetch_add(1, std::memory_order_relaxed);
     worker_.metrics().requestsInFlight.fetch_add(1, std::memory_order_relaxed);
+    if (worker_.accessLogOn()) {
+      access_.emplace();
+      access_->start = std::chrono::system_clock::now();
+      access_->method = head.method;
+      access_->target = head.target;
+      access_->host = head.header("host");
+    }
     keepAlive = co_await handleRequest(head);
+    if (access_) {
+      logAccess();
+      access_.reset();
+    }
     worker_.metrics().requestsInFlight.fetch_sub(1, std::memory_order_relaxed);
   }
   arm(std::chrono::seconds(2), TimeoutPhase::Idle); // bounds the TLS close exchange
@@ -550,7 +579,7 @@ awaitable<void> Connection::run() {
 
 awaitable<bool> Connection::localReply(int status, const std::string& cause, const http1::Head* head,
                                        const std::string& routeName) {
-  worker_.metrics().countStatus(status);
+  noteStatus(status);
   if (status >= 500) {
     spdlog::warn("{} {} {}{}{}: {}", status, head ? std::string(head->method) : "-",
                  head ? std::string(head->target) : "-", routeName.empty() ? "" : " route=",
@@ -615,7 +644,7 @@ awaitable<bool> Connection::redirect(const http1::Head& head, const CompiledRout
   if (!query.empty()) {
     location.append("?").append(query);
   }
-  worker_.metrics().countStatus(r.status);
+  noteStatus(r.status);
   const char* reason = r.status == 301 ? "Moved Permanently" : r.status == 302 ? "Found"
                        : r.status == 303 ? "See Other" : r.status == 307 ? "Temporary Redirect"
                                                                            : "Permanent Redirect";
@@ -848,6 +877,9 @@ awaitable<Connection::H2cOutcome> Connection::forwardH2c(const H2cExchange& x) {
   const size_t epIndex = worker_.nextRoundRobin() % x.cluster.ir.endpoints.size();
   const auto& ep = x.cluster.ir.endpoints[epIndex];
   const std::string& key = x.cluster.poolKeys[epIndex];
+  if (access_) {
+    access_->upstream = x.cluster.endpointLabels[epIndex];
+  }
   std::unique_ptr<UpstreamConn> up = worker_.pool().take(key);
   if (up && !up->h2->request(h.method, "http", authority, h.target, fields, hasBody)) {
     up->stream.close();
@@ -942,7 +974,7 @@ awaitable<Connection::H2cOutcome> Connection::forwardH2c(const H2cExchange& x) {
         out.append("connection: close\r\n");
       }
       out.append("\r\n");
-      worker_.metrics().countStatus(status);
+      noteStatus(status);
       headSent = true;
       arm(kIdleTimeout, TimeoutPhase::Body);
     }
@@ -1072,6 +1104,9 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   RequestView rv{head.method, target.substr(0, q),
                  q == std::string_view::npos ? std::string_view{} : target.substr(q + 1), &head.headers};
   const CompiledRoute* route = vhost != nullptr ? matchRoute(*vhost, rv) : nullptr;
+  if (access_ && route != nullptr) {
+    access_->route = route->name;
+  }
   if (route == nullptr) {
     co_return co_await localReply(404, "no route on " + listener->name + " for host " + host +
                                            " path " + std::string(rv.path),
@@ -1124,7 +1159,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
       }
       out += "\r\n";
       in_.consume(head.headBytes);
-      worker_.metrics().countStatus(200);
+      noteStatus(200);
       co_await client_->writeAll(asio::buffer(out), ec0_);
       co_return keep && !ec0_;
     }
@@ -1213,7 +1248,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   in_.consume(head.headBytes);
   auto fail = [&](int status, const std::string& cause) -> awaitable<bool> {
     upstream_ = nullptr;
-    worker_.metrics().countStatus(status);
+    noteStatus(status);
     spdlog::warn("{} {} {} route={}: {}", status, method, requestTarget, route->name, cause);
     co_await writeStatus(status, false);
     co_return false;
@@ -1254,6 +1289,9 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
     const auto& ep = cluster->ir.endpoints[epIndex];
     const std::string& key = cluster->poolKeys[epIndex];
     const std::string& where = cluster->endpointLabels[epIndex];
+    if (access_) {
+      access_->upstream = where;
+    }
     // A pooled connection may have been closed by the backend at the moment we reuse it: one more
     // go on a fresh connection when nothing of the request body has been consumed yet.
     bool connected = false;
@@ -1362,7 +1400,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
     break;
   }
   arm(kIdleTimeout, TimeoutPhase::Body);
-  worker_.metrics().countStatus(resp.status);
+  noteStatus(resp.status);
   if (resp.status == 101) {
     if (upgrade.empty() || !iequals(resp.header("upgrade"), upgrade)) {
       // RFC 9110 section 15.2.2: a switch we did not ask for cannot be relayed.
@@ -1428,6 +1466,38 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
     up->stream.close();
   }
   co_return ok && keep;
+}
+
+void Connection::logAccess() {
+  const auto& a = *access_;
+  const auto end = std::chrono::system_clock::now();
+  const auto ms = std::chrono::duration_cast<std::chrono::microseconds>(end - a.start).count() / 1000.0;
+  const auto since = std::chrono::duration_cast<std::chrono::milliseconds>(a.start.time_since_epoch()).count();
+  std::string line;
+  line.reserve(256 + a.target.size());
+  char millis[8];
+  snprintf(millis, sizeof millis, ".%03d", static_cast<int>(since % 1000));
+  std::string time = formatRfc3339(since / 1000);
+  time.insert(time.size() - 1, millis); // 2026-11-26T10:00:00.123Z
+  char duration[32];
+  snprintf(duration, sizeof duration, "%.3f", ms);
+  line.append("{\"time\":\"").append(time).append("\",\"client\":");
+  appendJsonString(line, peer_);
+  line.append(",\"protocol\":\"").append(client_->isPipe() ? "HTTP/2" : "HTTP/1.1").append("\",\"method\":");
+  appendJsonString(line, a.method);
+  line.append(",\"host\":");
+  appendJsonString(line, a.host);
+  line.append(",\"target\":");
+  appendJsonString(line, a.target);
+  line.append(",\"status\":").append(std::to_string(a.status)).append(",\"duration_ms\":").append(duration);
+  line.append(",\"route\":");
+  appendJsonString(line, a.route);
+  line.append(",\"upstream\":");
+  appendJsonString(line, a.upstream);
+  line.append(",\"listener\":");
+  appendJsonString(line, portKey_);
+  line.append("}\n");
+  worker_.accessLog(line);
 }
 
 } // namespace

@@ -23,9 +23,38 @@ using namespace std::chrono_literals;
 
 // --- Worker ---------------------------------------------------------------------------------
 
-Worker::Worker(unsigned id)
-    : id_(id), rng_(std::random_device{}() ^ (uint64_t{id} << 32)) {
+Worker::Worker(unsigned id, int accessLogFd)
+    : id_(id), rng_(std::random_device{}() ^ (uint64_t{id} << 32)), accessFd_(accessLogFd) {
   work_.emplace(ctx_.get_executor());
+}
+
+void Worker::accessLog(std::string_view line) {
+  accessBuf_.append(line);
+  if (accessBuf_.size() >= 16 * 1024) {
+    flushAccessLog();
+  } else if (!accessTimerArmed_) {
+    accessTimerArmed_ = true;
+    accessTimer_.expires_after(200ms);
+    accessTimer_.async_wait([this](error_code) {
+      accessTimerArmed_ = false;
+      flushAccessLog();
+    });
+  }
+}
+
+void Worker::flushAccessLog() {
+  size_t done = 0;
+  while (done < accessBuf_.size()) {
+    ssize_t n = ::write(accessFd_, accessBuf_.data() + done, accessBuf_.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      break; // a full disk or a closed pipe loses lines, never requests
+    }
+    done += static_cast<size_t>(n);
+  }
+  accessBuf_.clear();
 }
 
 void Worker::run() {
@@ -130,6 +159,10 @@ void Worker::addDrainListener(std::weak_ptr<DrainListener> l) {
 
 void Worker::stop() {
   asio::post(ctx_, [this] {
+    if (accessFd_ >= 0) {
+      accessTimer_.cancel();
+      flushAccessLog();
+    }
     closeAcceptors();
     sweepTimer_.cancel();
     pool_.clear();
@@ -170,7 +203,7 @@ Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->options = options;
   unsigned n = options.workers != 0 ? options.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) {
-    impl_->workers.push_back(std::make_unique<Worker>(i));
+    impl_->workers.push_back(std::make_unique<Worker>(i, options.accessLogFd));
   }
 }
 

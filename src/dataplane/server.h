@@ -11,7 +11,8 @@
 namespace gantry::dataplane {
 
 struct ServerOptions {
-  unsigned workers = 0; // 0: one per core
+  unsigned workers = 0;    // 0: one per core
+  int accessLogFd = -1;    // --access-log: JSON lines are appended here; -1: no access log
 };
 
 class Server {

@@ -31,3 +31,15 @@ TEST(StringsTest, FormatsRfc3339InUtc) {
 
 } // namespace
 } // namespace gantry
+
+namespace gantry {
+namespace {
+
+TEST(StringsTest, JsonStringsEscapeWhatWouldBreakALine) {
+  std::string out;
+  appendJsonString(out, std::string("a\"b\\c\n\x01\xff", 8));
+  EXPECT_EQ(out, "\"a\\\"b\\\\c\\u000a\\u0001\\u00ff\"");
+}
+
+} // namespace
+} // namespace gantry

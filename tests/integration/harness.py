@@ -266,7 +266,7 @@ http {{
 class Gantry:
     """`gantry run` on a config folder; listener port 443 is bound at `self.port`."""
 
-    def __init__(self, config_dir, workers=2, listener_ports=(443, 80), offset=None):
+    def __init__(self, config_dir, workers=2, listener_ports=(443, 80), offset=None, extra_args=()):
         self.config_dir = config_dir
         self.offset = offset if offset is not None else free_offset(listener_ports)
         self.port = listener_ports[0] + self.offset
@@ -275,7 +275,7 @@ class Gantry:
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [GANTRY, "run", "--config", config_dir, "--port-offset", str(self.offset),
-             "--admin", self.admin, "--workers", str(workers), "--address-pool", "127.0.0.1"],
+             "--admin", self.admin, "--workers", str(workers), "--address-pool", "127.0.0.1", *extra_args],
             stdout=self.log, stderr=subprocess.STDOUT)
         wait_for(lambda: self.admin_get("/readyz") == "ready\n", what="gantry /readyz")
 
