@@ -6,6 +6,29 @@
 
 namespace gantry::dataplane {
 
+namespace {
+
+// RFC 9110 section 7.6.1: the Connection field's options name further hop-by-hop fields. Checked
+// in place: most requests have no Connection field or only "keep-alive", and this runs per field.
+bool namedByConnection(const http1::Head& head, std::string_view name) {
+  for (const auto& h : head.headers) {
+    if (!iequals(h.name, "connection")) {
+      continue;
+    }
+    std::string_view v = h.value;
+    while (!v.empty()) {
+      const size_t comma = v.find(',');
+      if (iequals(trimOws(v.substr(0, comma)), name)) {
+        return true;
+      }
+      v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+    }
+  }
+  return false;
+}
+
+} // namespace
+
 bool namedIn(const std::optional<ir::HeaderMutation>& m, std::string_view name) {
   if (!m) {
     return false;
@@ -51,27 +74,9 @@ std::string upstreamHead(const http1::Head& head, const CompiledRoute& route, co
     out.append(head.target);
   }
   out.append(" HTTP/1.1\r\n");
-  // Connection options name further hop-by-hop headers (RFC 9110 section 7.6.1).
-  std::vector<std::string_view> connectionOptions;
-  for (const auto& h : head.headers) {
-    if (iequals(h.name, "connection")) {
-      for (auto part : split(h.value, ',')) {
-        connectionOptions.push_back(trimOws(part));
-      }
-    }
-  }
   std::string xff;
   for (const auto& h : head.headers) {
-    if (http1::isHopByHop(h.name) || iequals(h.name, "expect")) {
-      continue;
-    }
-    bool named = false;
-    for (auto opt : connectionOptions) {
-      if (iequals(opt, h.name)) {
-        named = true;
-      }
-    }
-    if (named) {
+    if (http1::isHopByHop(h.name) || iequals(h.name, "expect") || namedByConnection(head, h.name)) {
       continue;
     }
     if (iequals(h.name, "x-forwarded-for")) {

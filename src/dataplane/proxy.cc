@@ -1456,9 +1456,11 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   }
   upstream_ = nullptr;
   const bool sameSnapshot = worker_.snapshot() && worker_.snapshot()->version() == snapshot_->version();
-  if (ok && sameSnapshot && up->stream.ssl() != nullptr) {
-    // TLS 1.3 tickets arrive after the handshake: by now the response has carried them in.
+  if (ok && sameSnapshot && up->stream.ssl() != nullptr && !up->sessionStored) {
+    // TLS 1.3 tickets arrive after the handshake: by now the first response has carried them in.
+    // Once per connection: the session does not change while the connection lives.
     worker_.pool().storeSession(up->poolKey, up->stream.ssl());
+    up->sessionStored = true;
   }
   if (ok && upstreamReusable && up->buf.size() == 0 && sameSnapshot) {
     worker_.pool().put(std::move(up));

@@ -229,6 +229,7 @@ struct UpstreamConn {
   std::string poolKey;
   std::chrono::steady_clock::time_point idleSince;
   std::unique_ptr<h2::ClientSession> h2; // kubernetes.io/h2c backends
+  bool sessionStored = false;            // its TLS session is in the pool for resumption
 };
 
 class Worker;
