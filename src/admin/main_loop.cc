@@ -30,6 +30,7 @@ struct MainLoop::Impl {
   std::map<int, std::unique_ptr<asio::steady_timer>> debouncers;
   std::vector<std::unique_ptr<asio::posix::stream_descriptor>> fds;
   std::optional<asio::signal_set> signals;
+  std::vector<std::unique_ptr<asio::signal_set>> signalSets; // onSignal
   std::vector<std::unique_ptr<std::function<void()>>> callbacks; // re-arming closures
 
   asio::awaitable<void> serveClient(tcp::socket s) {
@@ -179,6 +180,22 @@ void MainLoop::onStopSignal(std::function<void()> fn) {
       fn();
     }
   });
+}
+
+void MainLoop::onSignal(int signal, std::function<void()> fn) {
+  auto* set = impl_->signalSets.emplace_back(std::make_unique<asio::signal_set>(impl_->ctx, signal)).get();
+  auto& wait = impl_->callbacks.emplace_back(std::make_unique<std::function<void()>>());
+  auto* self = wait.get();
+  *self = [set, self, fn = std::move(fn)]() {
+    set->async_wait([self, &fn](error_code ec, int) {
+      if (ec) {
+        return;
+      }
+      fn();
+      (*self)();
+    });
+  };
+  (*self)();
 }
 
 void MainLoop::run() { impl_->ctx.run(); }

@@ -34,6 +34,8 @@ public:
   void watchFd(int fd, std::function<void()> fn);
   // Calls `fn` on SIGINT or SIGTERM.
   void onStopSignal(std::function<void()> fn);
+  // Runs `fn` on the main thread each time `signal` arrives (SIGHUP: reopen the access log).
+  void onSignal(int signal, std::function<void()> fn);
 
   void run();
   void stop();

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -138,6 +139,21 @@ int run(const RunArgs& args, const std::function<void(const std::string&)>& onRe
   spdlog::info("gantry serving {} with {} worker(s); admin on http://{}", args.configDir,
                server.workerCount(), args.admin);
   // Signals first: onReady may ask to stop.
+  if (accessFd >= 0 && accessFd != STDOUT_FILENO) {
+    // Log rotation: after the file is moved away, SIGHUP opens the path anew. dup2 swaps what the
+    // workers' descriptor points to in one step, so no worker ever writes to a closed one.
+    loop.onSignal(SIGHUP, [&] {
+      int fresh = ::open(args.accessLog.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+      if (fresh < 0 || ::dup3(fresh, accessFd, O_CLOEXEC) < 0) {
+        spdlog::error("SIGHUP: cannot reopen the access log {}: {}", args.accessLog, strerror(errno));
+      } else {
+        spdlog::info("SIGHUP: access log {} reopened", args.accessLog);
+      }
+      if (fresh >= 0) {
+        ::close(fresh);
+      }
+    });
+  }
   loop.onStopSignal([&] {
     spdlog::info("stopping");
     loop.stop();

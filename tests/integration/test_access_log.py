@@ -3,6 +3,7 @@ the backend endpoint, the status and the duration, for HTTP/1.1 and HTTP/2 alike
 sends cannot break a line."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import unittest
@@ -76,6 +77,23 @@ class AccessLogTest(unittest.TestCase):
                              [("HTTP/2", "/", 200), ("HTTP/2", "/echo", 200)])
             self.assertTrue(entries[0]["upstream"].startswith("upstream service/test-infra/mtls-app/443"))
             self.assertEqual(g.get("gateway", "-A").returncode, 0)
+
+    def test_sighup_reopens_the_file_after_rotation(self):
+        app = http_backend(self, lambda path, headers: (200, b"ok"))
+        config = config_dir(self, HTTP_GATEWAY, ROUTE, service("app", app))
+        log = os.path.join(os.path.dirname(config), "access.log")
+        g = Gantry(config, listener_ports=(80,), extra_args=("--access-log", log))
+        self.addCleanup(g.stop)
+        base = f"http://127.0.0.1:{g.offset + 80}"
+        self.assertEqual(curl(f"{base}/before", "-H", "Host: app.example")[0], 200)
+        lines(log, 1)
+        os.rename(log, log + ".1")  # what logrotate does
+        g.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "access log" in g.logs() and "reopened" in g.logs(), what="the reopen")
+        self.assertEqual(curl(f"{base}/after", "-H", "Host: app.example")[0], 200)
+        self.assertEqual([e["target"] for e in lines(log, 1)], ["/after"])
+        self.assertEqual([e["target"] for e in lines(log + ".1", 1)], ["/before"])
+        self.assertIsNone(g.proc.poll())
 
 
 if __name__ == "__main__":
