@@ -268,6 +268,37 @@ LabelSelector decodeSelector(const YAML::Node& n, const std::string& path) {
   return s;
 }
 
+// BackendObjectReference fields (a backendRef or a mirror's backendRef): group "" and kind
+// Service by default, port 1-65535.
+template <typename T>
+void decodeBackendObject(const YAML::Node& b, const std::string& bp, T& out) {
+  out.group = optStr(b, "group", bp).value_or("");
+  out.kind = optStr(b, "kind", bp).value_or("Service");
+  out.name = str(b["name"], join(bp, "name"));
+  out.ns = optStr(b, "namespace", bp);
+  if (b["port"]) {
+    out.port = static_cast<int32_t>(integer(b["port"], join(bp, "port"), 1, 65535));
+  }
+}
+
+// ParametersReference (GatewayClass, with a namespace) or LocalParametersReference (Gateway
+// infrastructure).
+ObjectReference decodeParametersRef(const YAML::Node& pr, const std::string& pp, bool withNamespace) {
+  if (withNamespace) {
+    checkKeys(pr, pp, {"group", "kind", "name", "namespace"});
+  } else {
+    checkKeys(pr, pp, {"group", "kind", "name"});
+  }
+  ObjectReference ref;
+  ref.group = optStr(pr, "group", pp).value_or("");
+  ref.kind = str(pr["kind"], join(pp, "kind"));
+  ref.name = str(pr["name"], join(pp, "name"));
+  if (withNamespace) {
+    ref.ns = optStr(pr, "namespace", pp);
+  }
+  return ref;
+}
+
 // --- per kind -----------------------------------------------------------------------------
 
 void decodeGateway(const YAML::Node& doc, Gateway& g) {
@@ -331,13 +362,7 @@ void decodeGateway(const YAML::Node& doc, Gateway& g) {
     g.infrastructureLabels = stringMap(infra["labels"], "spec.infrastructure.labels");
     g.infrastructureAnnotations = stringMap(infra["annotations"], "spec.infrastructure.annotations");
     if (auto pr = infra["parametersRef"]) {
-      const std::string pp = "spec.infrastructure.parametersRef";
-      checkKeys(pr, pp, {"group", "kind", "name"});
-      ObjectReference ref;
-      ref.group = optStr(pr, "group", pp).value_or("");
-      ref.kind = str(pr["kind"], join(pp, "kind"));
-      ref.name = str(pr["name"], join(pp, "name"));
-      g.parametersRef = std::move(ref);
+      g.parametersRef = decodeParametersRef(pr, "spec.infrastructure.parametersRef", false);
     }
   }
   if (auto tls = spec["tls"]) {
@@ -516,13 +541,7 @@ std::vector<HTTPRouteFilter> decodeFilters(const YAML::Node& n, const std::strin
       auto b = m["backendRef"];
       auto bp = join(mp, "backendRef");
       checkKeys(b, bp, {"group", "kind", "name", "namespace", "port"});
-      mirror.group = optStr(b, "group", bp).value_or("");
-      mirror.kind = optStr(b, "kind", bp).value_or("Service");
-      mirror.name = str(b["name"], join(bp, "name"));
-      mirror.ns = optStr(b, "namespace", bp);
-      if (b["port"]) {
-        mirror.port = static_cast<int32_t>(integer(b["port"], join(bp, "port"), 1, 65535));
-      }
+      decodeBackendObject(b, bp, mirror);
       if (m["percent"] && m["fraction"]) {
         fail(m, mp, "percent and fraction cannot both be set");
       }
@@ -661,13 +680,7 @@ void decodeHTTPRoute(const YAML::Node& doc, HTTPRoute& r) {
     eachItem(n["backendRefs"], join(p, "backendRefs"), [&](auto& b, auto& bp) {
       checkKeys(b, bp, {"group", "kind", "name", "namespace", "port", "weight", "filters"});
       HTTPBackendRef br;
-      br.group = optStr(b, "group", bp).value_or("");
-      br.kind = optStr(b, "kind", bp).value_or("Service");
-      br.name = str(b["name"], join(bp, "name"));
-      br.ns = optStr(b, "namespace", bp);
-      if (b["port"]) {
-        br.port = static_cast<int32_t>(integer(b["port"], join(bp, "port"), 1, 65535));
-      }
+      decodeBackendObject(b, bp, br);
       if (b["weight"]) {
         br.weight = static_cast<int32_t>(integer(b["weight"], join(bp, "weight"), 0, 1000000));
       }
@@ -993,13 +1006,7 @@ void decodeDocument(const YAML::Node& doc, const std::string& file, ResourceSet&
     checkKeys(spec, "spec", {"controllerName", "parametersRef", "description"});
     c.controllerName = str(spec["controllerName"], "spec.controllerName");
     if (auto pr = spec["parametersRef"]) {
-      checkKeys(pr, "spec.parametersRef", {"group", "kind", "name", "namespace"});
-      ObjectReference ref;
-      ref.group = optStr(pr, "group", "spec.parametersRef").value_or("");
-      ref.kind = str(pr["kind"], "spec.parametersRef.kind");
-      ref.name = str(pr["name"], "spec.parametersRef.name");
-      ref.ns = optStr(pr, "namespace", "spec.parametersRef");
-      c.parametersRef = std::move(ref);
+      c.parametersRef = decodeParametersRef(pr, "spec.parametersRef", true);
     }
     c.rawJson = dumpJson(raw);
     out.gatewayClasses.push_back(std::move(c));

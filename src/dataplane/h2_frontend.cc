@@ -66,8 +66,9 @@ public:
 
   // --- response side, drained by nghttp2
   ssize_t readResponse(uint8_t* buf, size_t length, uint32_t* flags);
-  void closedByPeer(uint32_t code);
-  void detach() { session_ = nullptr; wake(); }
+  // The stream is over for nghttp2 (closed, reset, or the connection gone): it leaves the drain
+  // count and forgets the session, which its request path may outlive.
+  void ended();
 
   // --- Pipe
   awaitable<size_t> read(asio::mutable_buffer b, error_code& ec) override;
@@ -453,9 +454,11 @@ void H2Stream::close() {
   wake();
 }
 
-void H2Stream::closedByPeer(uint32_t) {
+void H2Stream::ended() {
   // A stream closed after the whole response went out is not an abort.
   closed_ = !(headDone_ && complete_);
+  uncount();
+  session_ = nullptr;
   wake();
 }
 
@@ -554,12 +557,10 @@ struct Session::Cb {
     return 0;
   }
 
-  static int streamClose(nghttp2_session*, int32_t id, uint32_t code, void* user) {
+  static int streamClose(nghttp2_session*, int32_t id, uint32_t, void* user) {
     auto& s = self(user);
     if (auto it = s.streams_.find(id); it != s.streams_.end()) {
-      it->second->closedByPeer(code);
-      it->second->uncount();
-      it->second->detach(); // its request path may outlive this session
+      it->second->ended();
       s.streams_.erase(it);
     }
     return 0;
@@ -632,9 +633,7 @@ awaitable<void> Session::run() {
   // Streams still running lose their connection.
   auto streams = std::move(streams_);
   for (auto& [id, st] : streams) {
-    st->closedByPeer(NGHTTP2_CANCEL);
-    st->uncount();
-    st->detach();
+    st->ended();
   }
   // Let a writer in progress finish its batch (a GOAWAY), then close.
   for (int i = 0; i < 50 && writing_; ++i) {

@@ -361,7 +361,6 @@ private:
     std::string acceptMessage;
     std::string conflictReason; // HostnameConflict | ProtocolConflict, empty when distinct
     bool overlappingTls = false; // another HTTPS listener on the port has an overlapping hostname
-    std::vector<std::string> addresses; // the Gateway's; ir.address is the first
   };
 
   struct GatewayState {
@@ -518,7 +517,6 @@ private:
     const auto* g = gs.gw;
     ListenerState ls;
     ls.spec = &l;
-    ls.addresses = gs.addresses;
     ls.ir.name = "gateway/" + g->meta.ns + "/" + g->meta.name + "/" + l.name;
     ls.ir.address = gs.addresses.empty() ? "" : gs.addresses.front();
     ls.ir.port = static_cast<uint16_t>(l.port + opts_.portOffset);
@@ -1135,7 +1133,7 @@ private:
         if (ok) {
           lst.conditions.push_back(cond("Programmed", true, "Programmed", kProgrammedMessage, gen));
           programmed++;
-          buildListenerIr(ls);
+          buildListenerIr(ls, gs.addresses);
         } else {
           lst.conditions.push_back(cond("Programmed", false, "Invalid",
                                         gs.parametersProblem ? "the Gateway is not accepted"
@@ -1206,7 +1204,7 @@ private:
     }
   }
 
-  void buildListenerIr(ListenerState& ls) {
+  void buildListenerIr(ListenerState& ls, const std::vector<std::string>& addresses) {
     ir::Listener l = ls.ir;
     auto it = routeTable_.find(l.name);
     if (it != routeTable_.end()) {
@@ -1221,9 +1219,9 @@ private:
       }
     }
     // One data-plane listener per Gateway address (spec 5.3: every listener on every address).
-    for (size_t i = 1; i < ls.addresses.size(); ++i) {
+    for (size_t i = 1; i < addresses.size(); ++i) {
       ir::Listener copy = l;
-      copy.address = ls.addresses[i];
+      copy.address = addresses[i];
       result_.ir.listeners.push_back(std::move(copy));
     }
     result_.ir.listeners.push_back(std::move(l));

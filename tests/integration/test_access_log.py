@@ -32,13 +32,17 @@ def lines(path, n):
 
 
 class AccessLogTest(unittest.TestCase):
-    def test_one_json_line_per_request(self):
+    def start(self):
+        """Gantry on an HTTP listener with ROUTE and an access log; returns (gantry, log, base URL, app port)."""
         app = http_backend(self, lambda path, headers: (200, b"ok"))
         config = config_dir(self, HTTP_GATEWAY, ROUTE, service("app", app))
         log = os.path.join(os.path.dirname(config), "access.log")
         g = Gantry(config, listener_ports=(80,), extra_args=("--access-log", log))
         self.addCleanup(g.stop)
-        base = f"http://127.0.0.1:{g.offset + 80}"
+        return g, log, f"http://127.0.0.1:{g.offset + 80}", app
+
+    def test_one_json_line_per_request(self):
+        g, log, base, app = self.start()
         self.assertEqual(curl(f"{base}/hello?x=1", "-H", "Host: app.example")[0], 200)
         self.assertEqual(curl(f"{base}/gone", "-H", "Host: app.example")[0], 500)
         self.assertEqual(curl(f"{base}/", "-H", "Host: elsewhere.example")[0], 404)
@@ -79,12 +83,7 @@ class AccessLogTest(unittest.TestCase):
             self.assertEqual(g.get("gateway", "-A").returncode, 0)
 
     def test_sighup_reopens_the_file_after_rotation(self):
-        app = http_backend(self, lambda path, headers: (200, b"ok"))
-        config = config_dir(self, HTTP_GATEWAY, ROUTE, service("app", app))
-        log = os.path.join(os.path.dirname(config), "access.log")
-        g = Gantry(config, listener_ports=(80,), extra_args=("--access-log", log))
-        self.addCleanup(g.stop)
-        base = f"http://127.0.0.1:{g.offset + 80}"
+        g, log, base, app = self.start()
         self.assertEqual(curl(f"{base}/before", "-H", "Host: app.example")[0], 200)
         lines(log, 1)
         os.rename(log, log + ".1")  # what logrotate does
