@@ -260,31 +260,43 @@ def run_once(name, starter, env, args):
         pin(proc.pid, GW_CPU)
         assert harness.curl(f"https://127.0.0.1:{port}/")[1] == "Hello World!", f"{name} does not proxy"
         wrk_run(port, proc.pid, 2, args.connections)  # warm-up
-        ka = wrk_run(port, proc.pid, args.seconds, args.connections)
-        rss = peak_rss_kib(proc.pid)
-        h2 = h2load_run(port, proc.pid, args.seconds)
-        if h2["proto"] != "h2":
-            raise RuntimeError(f"{name} did not negotiate h2 (got {h2['proto']})")
-        full = s_time_run(port, proc.pid, args.seconds, reuse=False)
-        resumed = s_time_run(port, proc.pid, args.seconds, reuse=True)
-        return {"ka": ka, "rss": rss, "full": full, "resumed": resumed, "h2": h2}
+        out = {}
+        if "ka" in args.scenarios:
+            out["ka"] = wrk_run(port, proc.pid, args.seconds, args.connections)
+            out["rss"] = peak_rss_kib(proc.pid)
+        if "h2" in args.scenarios:
+            out["h2"] = h2load_run(port, proc.pid, args.seconds)
+            if out["h2"]["proto"] != "h2":
+                raise RuntimeError(f"{name} did not negotiate h2 (got {out['h2']['proto']})")
+        if "full" in args.scenarios:
+            out["full"] = s_time_run(port, proc.pid, args.seconds, reuse=False)
+        if "resumed" in args.scenarios:
+            out["resumed"] = s_time_run(port, proc.pid, args.seconds, reuse=True)
+        return out
     finally:
         stop()
 
 
 def summarize(results):
     med = lambda f: statistics.median(f(r) for r in results)
-    return {"rps": med(lambda r: r["ka"]["rps"]), "p50": med(lambda r: r["ka"]["p50"]),
-            "p99": med(lambda r: r["ka"]["p99"]), "ka_us": med(lambda r: r["ka"]["us_per_req"]),
-            "ka_user_us": med(lambda r: r["ka"]["user_us_per_req"]),
-            "ka_sys_us": med(lambda r: r["ka"]["us_per_req"] - r["ka"]["user_us_per_req"]),
-            "errors": max(r["ka"]["errors"] for r in results),
-            "h2_rps": med(lambda r: r["h2"]["rps"]), "h2_us": med(lambda r: r["h2"]["us_per_req"]),
-            "h2_user_us": med(lambda r: r["h2"]["user_us_per_req"]),
-            "h2_sys_us": med(lambda r: r["h2"]["us_per_req"] - r["h2"]["user_us_per_req"]),
-            "h2_errors": max(r["h2"]["errors"] for r in results),
-            "full_us": med(lambda r: r["full"]["us_per_req"]), "resumed_us": med(lambda r: r["resumed"]["us_per_req"]),
-            "rss_mib": med(lambda r: r["rss"]) / 1024}
+    row = {}
+    if "ka" in results[0]:
+        row.update({"rps": med(lambda r: r["ka"]["rps"]), "p50": med(lambda r: r["ka"]["p50"]),
+                    "p99": med(lambda r: r["ka"]["p99"]), "ka_us": med(lambda r: r["ka"]["us_per_req"]),
+                    "ka_user_us": med(lambda r: r["ka"]["user_us_per_req"]),
+                    "ka_sys_us": med(lambda r: r["ka"]["us_per_req"] - r["ka"]["user_us_per_req"]),
+                    "errors": max(r["ka"]["errors"] for r in results),
+                    "rss_mib": med(lambda r: r["rss"]) / 1024})
+    if "h2" in results[0]:
+        row.update({"h2_rps": med(lambda r: r["h2"]["rps"]), "h2_us": med(lambda r: r["h2"]["us_per_req"]),
+                    "h2_user_us": med(lambda r: r["h2"]["user_us_per_req"]),
+                    "h2_sys_us": med(lambda r: r["h2"]["us_per_req"] - r["h2"]["user_us_per_req"]),
+                    "h2_errors": max(r["h2"]["errors"] for r in results)})
+    if "full" in results[0]:
+        row["full_us"] = med(lambda r: r["full"]["us_per_req"])
+    if "resumed" in results[0]:
+        row["resumed_us"] = med(lambda r: r["resumed"]["us_per_req"])
+    return row
 
 
 def main():
@@ -294,6 +306,8 @@ def main():
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--workers", type=int, default=1, help="gateway workers/threads (pinned to one CPU)")
     ap.add_argument("--only", nargs="*", default=["gantry", "nginx", "haproxy"])
+    ap.add_argument("--scenarios", nargs="*", default=["ka", "h2", "full", "resumed"],
+                    help="ka (keep-alive HTTP/1.1, with peak RSS), h2, full (handshake), resumed")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="gantry-bench-")
     env = Env(tmp)
@@ -329,6 +343,8 @@ def main():
           f"gateway on CPU {GW_CPU} with {args.workers} worker(s), load + backend on CPU {LOAD_CPU}")
     table = [header]
     for label, key, fmt in metrics:
+        if key not in rows[names[0]]:
+            continue
         row = [label] + [fmt.format(rows[n][key]) for n in names]
         if "gantry" in rows:
             for p in peers:

@@ -25,6 +25,46 @@ inline bool iequals(std::string_view a, std::string_view b) {
 std::string toLower(std::string_view s);
 std::string_view trimOws(std::string_view s);
 std::vector<std::string_view> split(std::string_view s, char sep);
+
+// The parts of `s` between `sep`s, as split() gives them, without building a vector (for the
+// request path: `for (auto part : SplitView(value, ','))`).
+class SplitView {
+public:
+  SplitView(std::string_view s, char sep) : s_(s), sep_(sep) {}
+  class iterator {
+  public:
+    iterator(std::string_view s, char sep, bool end) : s_(s), sep_(sep), end_(end) { cut(); }
+    std::string_view operator*() const { return part_; }
+    iterator& operator++() {
+      if (rest_ == std::string_view::npos) {
+        end_ = true;
+      } else {
+        s_.remove_prefix(rest_);
+        cut();
+      }
+      return *this;
+    }
+    bool operator!=(const iterator& o) const { return end_ != o.end_; }
+
+  private:
+    void cut() {
+      size_t pos = s_.find(sep_);
+      part_ = s_.substr(0, pos);
+      rest_ = pos == std::string_view::npos ? pos : pos + 1;
+    }
+    std::string_view s_;
+    char sep_;
+    bool end_;
+    std::string_view part_;
+    size_t rest_ = 0;
+  };
+  iterator begin() const { return {s_, sep_, false}; }
+  iterator end() const { return {{}, sep_, true}; }
+
+private:
+  std::string_view s_;
+  char sep_;
+};
 // Appends `s` as a JSON string literal: quotes, backslashes and control characters escaped; bytes
 // outside ASCII as \u00XX, so that a line stays valid JSON whatever a client sent.
 void appendJsonString(std::string& out, std::string_view s);

@@ -510,7 +510,10 @@ awaitable<void> Connection::run() {
   }
   bool keepAlive = true;
   while (keepAlive) {
-    arm(kIdleTimeout, TimeoutPhase::Idle);
+    if (!client_->isPipe()) {
+      // (An HTTP/2 stream's head is already there; its session has its own idle timer.)
+      arm(kIdleTimeout, TimeoutPhase::Idle);
+    }
     http1::Head head;
     bool gotHead = false;
     bool closed = false;
@@ -567,7 +570,9 @@ awaitable<void> Connection::run() {
     }
     worker_.metrics().requestsInFlight.fetch_sub(1, std::memory_order_relaxed);
   }
-  arm(std::chrono::seconds(2), TimeoutPhase::Idle); // bounds the TLS close exchange
+  if (!client_->isPipe()) {
+    arm(std::chrono::seconds(2), TimeoutPhase::Idle); // bounds the TLS close exchange
+  }
   co_await client_->shutdown(false); // close_notify; the close below sends the FIN
   disarm();
   timer_.cancel();
@@ -1232,7 +1237,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   if (!hasBody && iequals(head.header("upgrade"), "websocket")) {
     for (const auto& h : head.headers) {
       if (iequals(h.name, "connection")) {
-        for (auto part : split(h.value, ',')) {
+        for (auto part : SplitView(h.value, ',')) {
           if (iequals(trimOws(part), "upgrade")) {
             upgrade = "websocket";
           }

@@ -370,7 +370,7 @@ bool valueMatches(std::string_view value, const std::string& exact, const RegexC
 
 // The first occurrence of `name` decides (the spec leaves repeated parameters to implementations).
 std::optional<std::string_view> queryValue(std::string_view query, std::string_view name) {
-  for (auto pair : split(query, '&')) {
+  for (auto pair : SplitView(query, '&')) {
     size_t eq = pair.find('=');
     if (pair.substr(0, eq) == name) {
       return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
