@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
-  libssl-dev libboost-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libre2-dev libnghttp2-dev
+  libssl-dev libboost-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libre2-dev libnghttp2-dev libmimalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   openssl curl nginx-light python3 procps
   wrk haproxy nghttp2-client

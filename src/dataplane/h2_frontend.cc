@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cstring>
+#include <iterator>
 #include <map>
 
 #include "common/strings.h"
@@ -248,9 +249,11 @@ awaitable<void> H2Stream::waitReadable(error_code& ec) {
 }
 
 awaitable<size_t> H2Stream::read(asio::mutable_buffer b, error_code& ec) {
-  co_await waitReadable(ec);
-  if (ec) {
-    co_return 0;
+  if (in_.empty()) {
+    co_await waitReadable(ec);
+    if (ec) {
+      co_return 0;
+    }
   }
   size_t n = std::min(b.size(), in_.size());
   std::memcpy(b.data(), in_.data(), n);
@@ -325,26 +328,40 @@ bool H2Stream::responseHead() {
     for (const auto& f : h.headers) {
       nameBytes += f.name.size();
     }
-    std::string names;
-    names.reserve(nameBytes);
-    std::vector<nghttp2_nv> nva;
-    nva.reserve(h.headers.size() + 1);
+    // (On the stack for the usual response; only a large head takes the heap.)
+    char namesOnStack[2048];
+    std::unique_ptr<char[]> namesOnHeap;
+    char* names = namesOnStack;
+    if (nameBytes > sizeof namesOnStack) {
+      namesOnHeap = std::make_unique<char[]>(nameBytes);
+      names = namesOnHeap.get();
+    }
+    size_t namesUsed = 0;
+    nghttp2_nv nvOnStack[48];
+    std::vector<nghttp2_nv> nvOnHeap;
+    nghttp2_nv* nva = nvOnStack;
+    if (h.headers.size() + 1 > std::size(nvOnStack)) {
+      nvOnHeap.resize(h.headers.size() + 1);
+      nva = nvOnHeap.data();
+    }
+    size_t nvUsed = 0;
     auto nv = [](std::string_view n, std::string_view v) {
       return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(n.data())),
                         reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
                         NGHTTP2_NV_FLAG_NONE};
     };
-    nva.push_back(nv(":status", status));
+    nva[nvUsed++] = nv(":status", status);
     for (const auto& f : h.headers) {
       // RFC 9113 section 8.2.2: no connection-specific fields; names in lower case.
       if (http1::isHopByHop(f.name) || iequals(f.name, "transfer-encoding")) {
         continue;
       }
-      const size_t at = names.size();
-      for (char c : f.name) {
-        names.push_back(asciiLower(c));
+      char* lower = names + namesUsed;
+      for (size_t i = 0; i < f.name.size(); ++i) {
+        lower[i] = asciiLower(f.name[i]);
       }
-      nva.push_back(nv(std::string_view(names).substr(at, f.name.size()), f.value));
+      namesUsed += f.name.size();
+      nva[nvUsed++] = nv(std::string_view(lower, f.name.size()), f.value);
     }
     kind_ = h.body;
     left_ = h.contentLength;
@@ -356,7 +373,7 @@ bool H2Stream::responseHead() {
                                 nghttp2_data_source* src, void*) -> ssize_t {
       return static_cast<H2Stream*>(src->ptr)->readResponse(buf, length, flags);
     };
-    int rv = nghttp2_submit_response(session_->raw(), id_, nva.data(), nva.size(), bodyless ? nullptr : &provider);
+    int rv = nghttp2_submit_response(session_->raw(), id_, nva, nvUsed, bodyless ? nullptr : &provider);
     if (rv != 0) {
       spdlog::warn("HTTP/2 stream {}: cannot submit the response: {}", id_, nghttp2_strerror(rv));
       close();

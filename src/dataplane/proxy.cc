@@ -531,7 +531,7 @@ awaitable<void> Connection::run() {
           break;
         }
       }
-      if (in_.size() == 0) {
+      if (in_.size() == 0 && !client_->isPipe()) {
         // Idle between requests: hold no read buffer while waiting (an idle keep-alive connection
         // then costs little more than its socket and TLS state).
         in_.release();
