@@ -141,7 +141,11 @@ SslCtxPtr makeServerContext(const ir::CertificateKeyPair& cert, std::string& err
     return nullptr;
   }
   SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
-  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER);
+  // Resumption by stateless tickets (RFC 8446 section 4.6.1; RFC 5077 for TLS 1.2): the session
+  // travels in the ticket, so nothing is stored here — no cache insert per handshake, no periodic
+  // flush, no memory held per client. (Clients resume on any worker: they share this context.)
+  SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL_STORE |
+                                                SSL_SESS_CACHE_NO_AUTO_CLEAR);
   // One TLS 1.3 session ticket per handshake (OpenSSL sends two by default, for clients that open
   // parallel connections): half the ticket encryption and one record less per handshake.
   SSL_CTX_set_num_tickets(ctx.get(), 1);
