@@ -570,10 +570,14 @@ awaitable<void> Connection::run() {
     }
     worker_.metrics().requestsInFlight.fetch_sub(1, std::memory_order_relaxed);
   }
-  if (!client_->isPipe()) {
-    arm(std::chrono::seconds(2), TimeoutPhase::Idle); // bounds the TLS close exchange
+  if (client_->isPipe()) {
+    co_await client_->shutdown(false);
+  } else if (!client_->startShutdown()) {
+    // close_notify could not all go out at once: wait for the socket, at most 2 s. (The usual
+    // close takes no timer.) The close below sends the FIN.
+    arm(std::chrono::seconds(2), TimeoutPhase::Idle);
+    co_await client_->flush(ec);
   }
-  co_await client_->shutdown(false); // close_notify; the close below sends the FIN
   disarm();
   timer_.cancel();
   client_->close();

@@ -62,14 +62,22 @@ int bioRead(BIO* b, char* out, int len) {
 int bioWrite(BIO* b, const char* data, int len) {
   auto* io = static_cast<Stream::TlsIo*>(BIO_get_data(b));
   BIO_clear_retry_flags(b);
-  ssize_t n = ::send(io->fd, data, static_cast<size_t>(len), MSG_NOSIGNAL | MSG_DONTWAIT);
-  if (n >= 0) {
-    return static_cast<int>(n);
+  size_t want = static_cast<size_t>(len);
+  size_t sent = 0;
+  if (io->direct && io->out.size() == 0) {
+    ssize_t n = ::send(io->fd, data, want, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      return -1; // errno tells OpenSSL (SSL_ERROR_SYSCALL)
+    }
+    sent = n > 0 ? static_cast<size_t>(n) : 0;
   }
-  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-    BIO_set_retry_write(b);
+  if (sent < want) {
+    // Held back (see Stream::TlsIo); Stream::flush sends it, waiting for the socket if need be.
+    auto room = io->out.prepare(want - sent);
+    std::memcpy(room.data(), data + sent, want - sent);
+    io->out.commit(want - sent);
   }
-  return -1;
+  return len;
 }
 
 long bioCtrl(BIO*, int cmd, long, void*) {
@@ -159,7 +167,48 @@ awaitable<bool> Stream::waitFor(int want, error_code& ec) {
   co_return !ec;
 }
 
+bool Stream::sendHeldBack(error_code& ec) {
+  Buffer& out = io_->out;
+  while (out.size() > 0) {
+    ssize_t n = ::send(io_->fd, out.view().data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      out.consume(static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      return false;
+    }
+    ec = error_code(n < 0 ? errno : EPIPE, asio::error::get_system_category());
+    return true;
+  }
+  out.release();
+  return true;
+}
+
+awaitable<void> Stream::flush(error_code& ec) {
+  if (!io_) {
+    co_return;
+  }
+  while (!sendHeldBack(ec)) {
+    co_await socket_.async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      co_return;
+    }
+  }
+}
+
 awaitable<bool> Stream::fill(bool idle, error_code& ec) {
+  // Never wait for the peer while holding back what it may be waiting for.
+  if (io_->out.size() > 0) {
+    co_await flush(ec);
+    if (ec) {
+      io_->readErrno = ec.value();
+      co_return false;
+    }
+  }
   size_t n = 0;
   if (idle && io_->smallLen == 0 && io_->in.size() == 0) {
     n = co_await socket_.async_read_some(asio::buffer(io_->small, sizeof io_->small),
@@ -240,10 +289,19 @@ awaitable<void> Stream::writeAll(asio::const_buffer buf, error_code& ec) {
   while (left > 0) {
     clearErrors();
     errno = 0;
-    int n = SSL_write(ssl_.get(), p, static_cast<int>(std::min<size_t>(left, 1 << 30)));
+    io_->direct = true;
+    // (64 KiB at a time: what is held back when the socket is full stays bounded.)
+    int n = SSL_write(ssl_.get(), p, static_cast<int>(std::min<size_t>(left, 64 * 1024)));
+    io_->direct = false;
     if (n > 0) {
       p += n;
       left -= static_cast<size_t>(n);
+      if (io_->out.size() > 0 && !sendHeldBack(ec)) {
+        co_await flush(ec);
+      }
+      if (ec) {
+        co_return;
+      }
       continue;
     }
     int want = classify(ssl_.get(), n, ec);
@@ -283,25 +341,28 @@ awaitable<void> Stream::shutdown(bool halfClose) {
     co_return;
   }
   error_code ec;
-  if (ssl_) {
-    // RFC 8446 section 6.1: close_notify before closing. Without it a client sees a truncated
-    // stream, and OpenSSL clients drop the session (no resumption next time). We do not wait for
-    // the peer's close_notify: the connection is ours to close.
-    for (int i = 0; i < 4; ++i) {
-      clearErrors();
-      int r = SSL_shutdown(ssl_.get());
-      if (r >= 0) {
-        break;
-      }
-      int want = classify(ssl_.get(), r, ec);
-      if (want != SSL_ERROR_WANT_WRITE || !co_await waitFor(want, ec)) {
-        break;
-      }
-    }
+  if (ssl_ && !startShutdown()) {
+    co_await flush(ec);
   }
   if (halfClose) {
     socket_.shutdown(tcp::socket::shutdown_send, ec);
   }
+}
+
+bool Stream::startShutdown() {
+  if (!ssl_) {
+    return true;
+  }
+  // RFC 8446 section 6.1: close_notify before closing. Without it a client sees a truncated
+  // stream, and OpenSSL clients drop the session (no resumption next time). We do not wait for
+  // the peer's close_notify: the connection is ours to close. (Our BIO takes every record, so
+  // SSL_shutdown does not ask to wait; the sending may.)
+  clearErrors();
+  if (SSL_shutdown(ssl_.get()) < 0) {
+    ERR_clear_error();
+  }
+  error_code ec;
+  return sendHeldBack(ec);
 }
 
 void Stream::close() {

@@ -185,6 +185,12 @@ public:
   // by Asio's reactor, which reads speculatively and keeps an edge-triggered registration, so
   // waiting for a response costs no epoll_ctl and one read(2). An idle connection waits with a
   // small inline buffer (the next request usually fits), a busy one reads into 16 KiB blocks.
+  //
+  // Writes are held back until we would wait (for the peer, or because the socket is full): a
+  // record OpenSSL writes on its own (the server's handshake flight, a session ticket, an alert)
+  // waits in `out` and leaves with the next data we write or before the next read wait, so a
+  // new connection's session ticket and first response share one send(2). Inside writeAll
+  // (`direct`), with nothing held back, records go straight to the socket without a copy.
   struct TlsIo {
     int fd = -1;
     char small[1024];
@@ -193,6 +199,8 @@ public:
     Buffer in{0};
     bool eof = false;
     int readErrno = 0;
+    Buffer out{0};
+    bool direct = false;
   };
 
   asio::awaitable<size_t> readSome(asio::mutable_buffer b, error_code& ec);
@@ -203,6 +211,11 @@ public:
   // TLS: sends close_notify (RFC 8446 section 6.1); then, with `halfClose`, shuts the sending
   // side (tunnels keep reading after it; a connection about to close need not).
   asio::awaitable<void> shutdown(bool halfClose = true);
+  // TLS: queues close_notify and sends what it can without waiting; false when bytes are left
+  // for flush() (the socket is full). Lets a caller bound the wait only when there is one.
+  bool startShutdown();
+  // TLS: sends the records held back (see TlsIo), waiting for the socket as needed.
+  asio::awaitable<void> flush(error_code& ec);
   void close();
 
 private:
@@ -214,6 +227,9 @@ private:
   // Reads from the socket into io_ (into `small` when `idle`); false at EOF or on error (which
   // OpenSSL then reports through the BIO).
   asio::awaitable<bool> fill(bool idle, error_code& ec);
+  // Sends held-back records without waiting: false while bytes are left because the socket is
+  // full; true when none are left or on a socket error (in `ec`).
+  bool sendHeldBack(error_code& ec);
 
   tcp::socket socket_;
   std::unique_ptr<TlsIo> io_;
