@@ -24,6 +24,16 @@ TEST(StringsTest, TrimAndSplit) {
   EXPECT_FALSE(iequals("Content-Length", "content-lengt"));
 }
 
+TEST(StringsTest, SplitViewGivesWhatSplitGives) {
+  for (std::string_view s : {"", "a", "a,,b", ",", "a,b,", ",a", "gzip, chunked"}) {
+    std::vector<std::string_view> walked;
+    for (auto part : SplitView(s, ',')) {
+      walked.push_back(part);
+    }
+    EXPECT_EQ(walked, split(s, ',')) << '"' << s << '"';
+  }
+}
+
 TEST(StringsTest, FormatsRfc3339InUtc) {
   EXPECT_EQ(formatRfc3339(0), "1970-01-01T00:00:00Z");
   EXPECT_EQ(formatRfc3339(1761343862), "2025-10-24T22:11:02Z");

@@ -85,6 +85,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadRequest{"ConflictingLengths", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400},
         BadRequest{"NegativeLength", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400},
         BadRequest{"ChunkedNotLast", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400},
+        BadRequest{"ChunkedTwiceOnTwoLines",
+                   "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+        BadRequest{"OtherCodingBeforeChunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
         BadRequest{"SpaceBeforeColon", "GET / HTTP/1.1\r\nHost: a\r\nContent-Length : 3\r\n\r\n", 400},
         BadRequest{"ObsFold", "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", 400},
         BadRequest{"BareLf", "GET / HTTP/1.1\nHost: a\r\n\r\n", 400},
@@ -126,6 +129,26 @@ TEST(Http1Test, ParsesResponsesAndKnowsWhenThereIsNoBody) {
   EXPECT_FALSE(h.keepAlive);
   h = Head{};
   EXPECT_EQ(parseResponse("HTTP/1.1 2000 OK\r\n\r\n", 1024, "GET", h).status, ParseStatus::Error);
+  // Codings before chunked are relayed as they are; chunked frames the body.
+  h = Head{};
+  ASSERT_EQ(parseResponse("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 1024, "GET", h).status,
+            ParseStatus::Done);
+  EXPECT_EQ(h.body, BodyKind::Chunked);
+  h = Head{};
+  ASSERT_EQ(parseResponse("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", 1024, "GET", h).status,
+            ParseStatus::Done);
+  EXPECT_EQ(h.body, BodyKind::UntilClose); // RFC 9112 section 6.3 item 4 (response)
+  // A head of many fields: every one kept, in order.
+  std::string many = "HTTP/1.1 200 OK\r\n";
+  for (int i = 0; i < 100; ++i) {
+    many += "X-" + std::to_string(i) + ": " + std::to_string(i) + "\r\n";
+  }
+  many += "Content-Length: 0\r\n\r\n";
+  h = Head{};
+  ASSERT_EQ(parseResponse(many, 64 * 1024, "GET", h).status, ParseStatus::Done);
+  ASSERT_EQ(h.headers.size(), 101u);
+  EXPECT_EQ(h.headers[57].name, "X-57");
+  EXPECT_EQ(h.headers[57].value, "57");
 }
 
 TEST(ChunkedDecoderTest, FindsTheEndOfTheMessageInAnyPieces) {

@@ -31,7 +31,9 @@ metadata: {{name: slow, namespace: test-infra}}
 subsets: [{{addresses: [{{ip: 127.0.0.1}}], ports: [{{port: {port}}}]}}]
 """
 
-EXTRA = 'location /cookie { return 200 "cookie=$http_cookie te=$http_transfer_encoding len=$http_content_length"; }'
+EXTRA = ('location /cookie { return 200 "cookie=$http_cookie te=$http_transfer_encoding len=$http_content_length"; }\n'
+         # More response fields (80, names 2.4 KB in all) than Gantry frames from its stack arrays.
+         'location /many { ' + " ".join(f"add_header X-A-Rather-Long-Field-Name-{i} value-{i};" for i in range(80)) + ' return 200 "many"; }')
 
 
 def h2(url, *args, timeout=60):
@@ -52,6 +54,12 @@ class Http2Test(unittest.TestCase):
             # Split cookie fields are joined for HTTP/1.1 (RFC 9113 section 8.2.3).
             code, body = h2(s.url("/cookie"), "-H", "Cookie: a=1", "-H", "Cookie: b=2")
             self.assertEqual((code, body), (200, "cookie=a=1; b=2 te= len="))
+            # A response head with 80 fields arrives whole.
+            p = subprocess.run(["curl", "-sk", "-D", "-", "--http2", s.url("/many")], capture_output=True, text=True)
+            fields = [line for line in p.stdout.splitlines() if line.startswith("x-a-rather-long-field-name-")]
+            self.assertEqual(len(fields), 80, p.stdout)
+            self.assertIn("x-a-rather-long-field-name-79: value-79", fields)
+            self.assertTrue(p.stdout.endswith("many"), p.stdout)
             # A HEAD answer has no body; an empty body ends the stream at once.
             p = subprocess.run(["curl", "-sk", "--http2", "-I", s.url("/")], capture_output=True, text=True)
             self.assertTrue(p.stdout.startswith("HTTP/2 200"), p.stdout)
