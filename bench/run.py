@@ -354,6 +354,18 @@ def main():
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for r in table:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    if args.repeat > 1:
+        # How far apart the runs of one gateway were: a ratio closer to 1.00 than this is parity.
+        print("\nrun-to-run spread of the CPU rows ((max - min) / median, per gateway):")
+        cpu_rows = [("keep-alive", "ka"), ("HTTP/2", "h2"), ("full handshake", "full"), ("resumed", "resumed")]
+        for label, key in cpu_rows:
+            if key not in results[names[0]][0]:
+                continue
+            parts = []
+            for n in names:
+                vals = [r[key]["us_per_req"] for r in results[n]]
+                parts.append(f"{n} {(max(vals) - min(vals)) / statistics.median(vals) * 100:.0f}%")
+            print(f"  {label}: " + ", ".join(parts))
 
 
 if __name__ == "__main__":
