@@ -1319,7 +1319,10 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
       arm(attemptTimeout, TimeoutPhase::Request);
       upstream_ = up.get();
       if (hasBody) {
-        connected = true; // the head goes out with the first body bytes (relayBody)
+        // The head goes out with the first body bytes (relayBody), which may be slow to come: a
+        // new connection's TLS Finished does not wait for them.
+        co_await up->stream.flush(ec);
+        connected = true;
         break;
       }
       co_await up->stream.writeAll(asio::buffer(upstreamHead), ec);
