@@ -193,7 +193,9 @@ awaitable<void> Stream::flush(error_code& ec) {
     co_return;
   }
   while (!sendHeldBack(ec)) {
+    io_->flushing = true;
     co_await socket_.async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, ec));
+    io_->flushing = false;
     if (ec) {
       co_return;
     }
@@ -201,13 +203,15 @@ awaitable<void> Stream::flush(error_code& ec) {
 }
 
 awaitable<bool> Stream::fill(bool idle, error_code& ec) {
-  // Never wait for the peer while holding back what it may be waiting for.
-  if (io_->out.size() > 0) {
+  // Never wait for the peer while holding back what it may be waiting for. What cannot go out at
+  // once is left to the flush in progress, or to the next write; only a handshake flight is
+  // waited for (see TlsIo).
+  if (io_->out.size() > 0 && !io_->flushing && !sendHeldBack(ec) && SSL_in_init(ssl_.get()) != 0) {
     co_await flush(ec);
-    if (ec) {
-      io_->readErrno = ec.value();
-      co_return false;
-    }
+  }
+  if (ec) {
+    io_->readErrno = ec.value();
+    co_return false;
   }
   size_t n = 0;
   if (idle && io_->smallLen == 0 && io_->in.size() == 0) {

@@ -191,6 +191,9 @@ public:
   // waits in `out` and leaves with the next data we write or before the next read wait, so a
   // new connection's session ticket and first response share one send(2). Inside writeAll
   // (`direct`), with nothing held back, records go straight to the socket without a copy.
+  // A read never waits for the socket to drain, except for a handshake flight (the peer cannot
+  // go on without it): a reader blocked behind a writer would deadlock with a peer that only
+  // reads when its own writes go through (a tunnel, HTTP/2 uploads and downloads at once).
   struct TlsIo {
     int fd = -1;
     char small[1024];
@@ -201,6 +204,7 @@ public:
     int readErrno = 0;
     Buffer out{0};
     bool direct = false;
+    bool flushing = false; // a flush() is waiting for the socket and will send all of `out`
   };
 
   asio::awaitable<size_t> readSome(asio::mutable_buffer b, error_code& ec);

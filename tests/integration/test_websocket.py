@@ -12,6 +12,7 @@ import ssl
 import struct
 import threading
 import unittest
+from pathlib import Path
 
 from harness import HTTP_GATEWAY, Gantry, Scenario, config_dir, service, wait_for
 
@@ -98,6 +99,46 @@ class EchoHandler(socketserver.StreamRequestHandler):
             self.wfile.write(frame(opcode, b"echo: " + data, masked=False))
 
 
+class FloodServer(socketserver.ThreadingTCPServer):
+    """After the Upgrade, sends `size` bytes and reads `size` bytes at the same time."""
+    daemon_threads = True
+    allow_reuse_address = True
+    size = 32 << 20
+
+    def __init__(self):
+        self.received = []
+        super().__init__(("127.0.0.1", 0), FloodHandler)
+
+
+class FloodHandler(socketserver.StreamRequestHandler):
+    def handle(self):
+        headers = {}
+        while True:
+            line = self.rfile.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode().partition(":")
+            headers[name.strip().lower()] = value.strip()
+        self.wfile.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          f"Sec-WebSocket-Accept: {accept_key(headers['sec-websocket-key'])}\r\n\r\n").encode())
+        got = [0]
+
+        def drain():
+            while got[0] < self.server.size:
+                chunk = self.rfile.read1(1 << 20)
+                if not chunk:
+                    break
+                got[0] += len(chunk)
+
+        reader = threading.Thread(target=drain)
+        reader.start()
+        block = b"b" * (1 << 20)
+        for _ in range(self.server.size >> 20):
+            self.wfile.write(block)
+        reader.join(60)
+        self.server.received.append(got[0])
+
+
 def start_echo(test):
     server = EchoServer()
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -181,7 +222,35 @@ spec:
             # nginx let the connection in only with Gantry's client certificate; it logs the
             # request when the upgraded connection has ended.
             log = os.path.join(s.nginx.dir, "logs", "access.log")
-            wait_for(lambda: '"GET /ws HTTP/1.1" 101' in open(log).read(), what="nginx's log line for the 101")
+            wait_for(lambda: '"GET /ws HTTP/1.1" 101' in Path(log).read_text(), what="nginx's log line for the 101")
+
+
+    def test_both_ways_at_once_with_a_client_that_reads_only_after_writing(self):
+        # 32 MiB each way through the TLS listener; the client writes all of its share before it
+        # reads anything, so Gantry must keep reading the client while its writes to it are stuck.
+        flood = FloodServer()
+        threading.Thread(target=flood.serve_forever, daemon=True).start()
+        self.addCleanup(flood.server_close)
+        self.addCleanup(flood.shutdown)
+        extra = (f"location /flood {{ proxy_pass http://127.0.0.1:{flood.server_address[1]};"
+                 " proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade;"
+                 " proxy_set_header Connection upgrade; proxy_read_timeout 60s; }")
+        with Scenario(nginx_extra=extra) as s:
+            status, _, _, _, raw = open_ws(s.gantry.port, path="/flood", tls=True)
+            with raw:
+                self.assertEqual(status, "HTTP/1.1 101 Switching Protocols")
+                raw.settimeout(30)  # a deadlock fails here instead of hanging
+                block = b"c" * (1 << 20)
+                for _ in range(flood.size >> 20):
+                    raw.sendall(block)
+                got = 0
+                while got < flood.size:
+                    chunk = raw.recv(1 << 20)
+                    self.assertTrue(chunk, f"connection closed after {got} bytes")
+                    got += len(chunk)
+                self.assertEqual(got, flood.size)
+            wait_for(lambda: flood.received, what="the backend to count what it received")
+            self.assertEqual(flood.received, [flood.size])
 
 
 if __name__ == "__main__":
