@@ -7,10 +7,18 @@
 #include <cstring>
 #include <utility>
 
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/version.hpp>
+
+#if BOOST_VERSION == 107400 && defined(BOOST_ASIO_HAS_EPOLL)
+#include <boost/asio/detail/reactor.hpp>
+#include <boost/asio/detail/reactor_op.hpp>
+#define GANTRY_DRAINING_READ 1
+#endif
 
 #include "dataplane/worker.h"
 
@@ -106,6 +114,87 @@ BIO_METHOD* tlsBioMethod() {
   }();
   return method;
 }
+
+#ifdef GANTRY_DRAINING_READ
+// A socket read through Asio's reactor that tells the reactor when it drained the socket.
+//
+// Asio 1.74 tries a read before it waits on the descriptor, every time, unless the last read
+// reported "exhausted" (done_and_exhausted), which its own read op does only at EOF. So every
+// wait for a peer that has not answered yet cost a recv(2) that returns EAGAIN: two per proxied
+// keep-alive request, one per HTTP/2 request. A read shorter than its buffer took everything the
+// socket had; reported as exhausted, the reactor skips the speculative read until the next
+// readiness edge (later Asio versions do the same in their own read op; nginx keeps a "ready"
+// flag per descriptor for this). The op follows Asio's own reactor ops: the reactor performs it
+// (speculatively, or on the edge) and completes it through the scheduler.
+namespace detail = boost::asio::detail;
+
+template <typename Handler>
+class DrainingRead : public detail::reactor_op {
+public:
+  DrainingRead(int fd, asio::mutable_buffer buf, Handler h)
+      : detail::reactor_op(error_code(), &DrainingRead::perform, &DrainingRead::complete), fd_(fd), buf_(buf),
+        handler_(std::move(h)) {}
+
+private:
+  static status perform(detail::reactor_op* base) {
+    auto* o = static_cast<DrainingRead*>(base);
+    while (true) {
+      ssize_t n = ::recv(o->fd_, o->buf_.data(), o->buf_.size(), 0);
+      if (n >= 0) {
+        o->bytes_transferred_ = static_cast<size_t>(n);
+        if (n == 0) {
+          o->ec_ = asio::error::eof;
+        }
+        return static_cast<size_t>(n) < o->buf_.size() ? done_and_exhausted : done;
+      }
+      if (errno == EINTR) {
+        continue;
+      }
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        return not_done;
+      }
+      o->ec_ = error_code(errno, asio::error::get_system_category());
+      return done;
+    }
+  }
+  // owner == nullptr: the io_context is being destroyed with the op queued; free it only.
+  static void complete(void* owner, detail::scheduler_operation* base, const error_code&, std::size_t) {
+    auto* o = static_cast<DrainingRead*>(base);
+    Handler handler(std::move(o->handler_));
+    const error_code ec = o->ec_;
+    const size_t n = o->bytes_transferred_;
+    delete o;
+    if (owner != nullptr) {
+      handler(ec, n);
+    }
+  }
+
+  int fd_;
+  asio::mutable_buffer buf_;
+  Handler handler_;
+};
+
+// The reactor's per-descriptor state of a socket (protected in basic_socket; a pointer to the
+// member taken through a derived class reaches it without any cast).
+struct SocketInternals : tcp::socket {
+  static detail::reactor::per_descriptor_data& of(tcp::socket& s) {
+    return (s.*(&SocketInternals::impl_)).get_implementation().reactor_data_;
+  }
+};
+
+template <typename Token>
+auto drainingRead(tcp::socket& socket, asio::mutable_buffer buf, Token&& token) {
+  return asio::async_initiate<Token, void(error_code, size_t)>(
+      [&socket, buf](auto handler) {
+        using Op = DrainingRead<std::decay_t<decltype(handler)>>;
+        auto& reactor = asio::use_service<detail::reactor>(asio::query(socket.get_executor(), asio::execution::context));
+        auto* op = new Op(static_cast<int>(socket.native_handle()), buf, std::move(handler));
+        reactor.start_op(detail::reactor::read_op, socket.native_handle(), SocketInternals::of(socket), op,
+                         /*is_continuation=*/true, /*allow_speculative=*/true);
+      },
+      token);
+}
+#endif
 
 } // namespace
 
@@ -214,15 +303,23 @@ awaitable<bool> Stream::fill(bool idle, error_code& ec) {
     co_return false;
   }
   size_t n = 0;
+#ifdef GANTRY_DRAINING_READ
+  auto readSocket = [this](asio::mutable_buffer b, error_code& e) {
+    return drainingRead(socket_, b, asio::redirect_error(use_awaitable, e));
+  };
+#else
+  auto readSocket = [this](asio::mutable_buffer b, error_code& e) {
+    return socket_.async_read_some(b, asio::redirect_error(use_awaitable, e));
+  };
+#endif
   if (idle && io_->smallLen == 0 && io_->in.size() == 0) {
-    n = co_await socket_.async_read_some(asio::buffer(io_->small, sizeof io_->small),
-                                         asio::redirect_error(use_awaitable, ec));
+    n = co_await readSocket(asio::buffer(io_->small, sizeof io_->small), ec);
     if (!ec) {
       io_->smallPos = 0;
       io_->smallLen = n;
     }
   } else {
-    n = co_await socket_.async_read_some(io_->in.prepare(16 * 1024), asio::redirect_error(use_awaitable, ec));
+    n = co_await readSocket(io_->in.prepare(16 * 1024), ec);
     if (!ec) {
       io_->in.commit(n);
     } else if (io_->in.size() == 0) {
