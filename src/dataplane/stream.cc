@@ -174,6 +174,31 @@ private:
   Handler handler_;
 };
 
+// Waits until the socket is readable, through the same reactor queue as DrainingRead: when the
+// last read drained the socket the reactor queues it without a system call and runs it on the
+// next edge (async_wait would re-arm the descriptor with epoll_ctl every time). Otherwise it
+// completes at once and the read that follows finds out.
+template <typename Handler>
+class ReadinessWait : public detail::reactor_op {
+public:
+  explicit ReadinessWait(Handler h)
+      : detail::reactor_op(error_code(), &ReadinessWait::perform, &ReadinessWait::complete), handler_(std::move(h)) {}
+
+private:
+  static status perform(detail::reactor_op*) { return done; }
+  static void complete(void* owner, detail::scheduler_operation* base, const error_code&, std::size_t) {
+    auto* o = static_cast<ReadinessWait*>(base);
+    Handler handler(std::move(o->handler_));
+    const error_code ec = o->ec_;
+    delete o;
+    if (owner != nullptr) {
+      handler(ec);
+    }
+  }
+
+  Handler handler_;
+};
+
 // The reactor's per-descriptor state of a socket (protected in basic_socket; a pointer to the
 // member taken through a derived class reaches it without any cast).
 struct SocketInternals : tcp::socket {
@@ -194,9 +219,27 @@ auto drainingRead(tcp::socket& socket, asio::mutable_buffer buf, Token&& token) 
       },
       token);
 }
+
+template <typename Token>
+auto readinessWait(tcp::socket& socket, Token&& token) {
+  return asio::async_initiate<Token, void(error_code)>(
+      [&socket](auto handler) {
+        using Op = ReadinessWait<std::decay_t<decltype(handler)>>;
+        auto& reactor = asio::use_service<detail::reactor>(asio::query(socket.get_executor(), asio::execution::context));
+        reactor.start_op(detail::reactor::read_op, socket.native_handle(), SocketInternals::of(socket),
+                         new Op(std::move(handler)), /*is_continuation=*/true, /*allow_speculative=*/true);
+      },
+      token);
+}
 #endif
 
 } // namespace
+
+Stream::Stream(tcp::socket s) : socket_(std::move(s)) {
+  // Plain TCP: reads go through the reactor ops above, which need a non-blocking socket.
+  error_code ec;
+  socket_.non_blocking(true, ec);
+}
 
 Stream::Stream(tcp::socket s, SSL_CTX* ctx, bool server)
     : socket_(std::move(s)), io_(std::make_unique<TlsIo>()), ssl_(SSL_new(ctx)) {
@@ -346,7 +389,11 @@ awaitable<void> Stream::waitReadable(error_code& ec) {
     co_return;
   }
   if (!ssl_) {
+#ifdef GANTRY_DRAINING_READ
+    co_await readinessWait(socket_, asio::redirect_error(use_awaitable, ec));
+#else
     co_await socket_.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
+#endif
     co_return;
   }
   if (SSL_has_pending(ssl_.get()) != 0 || hasBufferedInput() || io_->eof) {
@@ -360,7 +407,11 @@ awaitable<size_t> Stream::readSome(asio::mutable_buffer b, error_code& ec) {
     co_return co_await pipe_->read(b, ec);
   }
   if (!ssl_) {
+#ifdef GANTRY_DRAINING_READ
+    co_return co_await drainingRead(socket_, b, asio::redirect_error(use_awaitable, ec));
+#else
     co_return co_await socket_.async_read_some(b, asio::redirect_error(use_awaitable, ec));
+#endif
   }
   while (true) {
     clearErrors();

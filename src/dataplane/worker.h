@@ -165,7 +165,7 @@ public:
 
 class Stream {
 public:
-  explicit Stream(tcp::socket s) : socket_(std::move(s)) {}
+  explicit Stream(tcp::socket s);
   Stream(tcp::socket unopened, std::shared_ptr<Pipe> pipe) : socket_(std::move(unopened)), pipe_(std::move(pipe)) {}
   // TLS on `s` with a new SSL object of `ctx`, as server or client.
   Stream(tcp::socket s, SSL_CTX* ctx, bool server);
