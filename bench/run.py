@@ -93,6 +93,35 @@ class Env:
         self.client_crt, self.client_key = self.certs.leaf("gateway-client-cert", eku="clientAuth")
         self.backend = harness.Nginx(os.path.join(tmp, "backend"), self.backend_crt, self.backend_key, self.certs.ca)
         pin(self.backend.proc.pid, LOAD_CPU)
+        self.plain_backend_port, self.plain_backend = start_plain_backend(os.path.join(tmp, "plain-backend"))
+        pin(self.plain_backend.pid, LOAD_CPU)
+
+    def stop(self):
+        self.backend.stop()
+        os.killpg(self.plain_backend.pid, signal.SIGTERM)
+        self.plain_backend.wait()
+
+
+def start_plain_backend(d):
+    """nginx answering "Hello World!" over plain HTTP: the backend of the plain scenario."""
+    port = harness.free_port()
+    os.makedirs(os.path.join(d, "logs"), exist_ok=True)
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(f"""{user}worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/logs/error.log error;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000;
+  server {{ listen 127.0.0.1:{port}; location / {{ return 200 "Hello World!"; }} }}
+}}
+""")
+    p = subprocess.Popen([harness.NGINX, "-p", d, "-c", os.path.join(d, "nginx.conf"), "-g", "daemon off;"],
+                         start_new_session=True)
+    wait_port(port)
+    return port, p
 
 
 def start_gantry(env, workers):
@@ -106,14 +135,34 @@ def start_gantry(env, workers):
                               harness.ca_secret("ca.bundle", env.certs.ca)]))
     with open(os.path.join(cfg, "endpointslice.yaml"), "w") as f:
         f.write(harness.endpoint_slice("mtls-app", env.backend.port))
+    # The plain scenario: a Gateway of its own with an HTTP listener (on 127.0.0.2, since the
+    # how-to's Gateway takes 127.0.0.1 from the address pool), routed to the plain backend.
+    with open(os.path.join(cfg, "plain.yaml"), "w") as f:
+        f.write(f"""apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: plain, namespace: bench}}
+spec:
+  gatewayClassName: gantry
+  addresses: [{{type: IPAddress, value: 127.0.0.2}}]
+  listeners: [{{name: http, port: 80, protocol: HTTP}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: plain, namespace: bench}}
+spec:
+  parentRefs: [{{name: plain}}]
+  rules: [{{backendRefs: [{{name: plain-app, port: 80}}]}}]
+---
+""" + harness.service("plain-app", env.plain_backend_port, namespace="bench"))
     g = harness.Gantry(cfg, workers=workers)
     g.log.close()
     subprocess.run(["true"])
-    return g.proc, g.port, g.stop
+    return g.proc, g.port, g.stop, f"http://127.0.0.2:{g.offset + 80}/"
 
 
 def start_nginx_gateway(env, workers):
     port = harness.free_port()
+    plain_port = harness.free_port()
     d = os.path.join(env.tmp, "nginx-gw")
     os.makedirs(os.path.join(d, "logs"), exist_ok=True)
     user = "user root;\n" if os.geteuid() == 0 else ""
@@ -146,6 +195,17 @@ http {{
       proxy_ssl_session_reuse on;
     }}
   }}
+  upstream plain_app {{ server 127.0.0.1:{env.plain_backend_port}; keepalive 64; }}
+  server {{
+    listen 127.0.0.1:{plain_port};
+    location / {{
+      proxy_pass http://plain_app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+    }}
+  }}
 }}
 """
     with open(os.path.join(d, "nginx.conf"), "w") as f:
@@ -153,11 +213,12 @@ http {{
     p = subprocess.Popen([harness.NGINX, "-p", d, "-c", os.path.join(d, "nginx.conf"), "-g", "daemon off;"],
                          start_new_session=True)
     wait_port(port)
-    return p, port, lambda: (os.killpg(p.pid, signal.SIGTERM), p.wait())
+    return p, port, lambda: (os.killpg(p.pid, signal.SIGTERM), p.wait()), f"http://127.0.0.1:{plain_port}/"
 
 
 def start_haproxy(env, workers):
     port = harness.free_port()
+    plain_port = harness.free_port()
     d = os.path.join(env.tmp, "haproxy")
     os.makedirs(d, exist_ok=True)
     fe = os.path.join(d, "frontend.pem")
@@ -182,6 +243,12 @@ frontend fe
 backend be
   http-reuse always
   server app 127.0.0.1:{env.backend.port} ssl crt {cl} ca-file {env.certs.ca} verify required sni str(backend.com) verifyhost backend.com
+frontend fe_plain
+  bind 127.0.0.1:{plain_port}
+  default_backend be_plain
+backend be_plain
+  http-reuse always
+  server plain 127.0.0.1:{env.plain_backend_port}
 """
     cfgp = os.path.join(d, "haproxy.cfg")
     with open(cfgp, "w") as f:
@@ -197,7 +264,7 @@ backend be
         p.kill()
         with open(os.path.join(d, "haproxy.log")) as f:
             raise RuntimeError("haproxy did not start:\n" + f.read())
-    return p, port, lambda: (os.killpg(p.pid, signal.SIGTERM), p.wait())
+    return p, port, lambda: (os.killpg(p.pid, signal.SIGTERM), p.wait()), f"http://127.0.0.1:{plain_port}/"
 
 
 def parse_latency(text, label):
@@ -208,11 +275,11 @@ def parse_latency(text, label):
     return v / 1000 if m.group(2) == "us" else v * 1000 if m.group(2) == "s" else v
 
 
-def wrk_run(port, pid, seconds, conns):
+def wrk_run(port, pid, seconds, conns, url=None):
     before = cpu_seconds(pid)
     user_before = cpu_split(pid)[0]
     p = subprocess.run(["taskset", "-c", LOAD_CPU, "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency",
-                        f"https://127.0.0.1:{port}/"], capture_output=True, text=True)
+                        url or f"https://127.0.0.1:{port}/"], capture_output=True, text=True)
     cpu = cpu_seconds(pid) - before
     user = cpu_split(pid)[0] - user_before
     m = re.search(r"(\d+) requests in", p.stdout)
@@ -255,10 +322,11 @@ def s_time_run(port, pid, seconds, reuse):
 
 
 def run_once(name, starter, env, args):
-    proc, port, stop = starter(env, args.workers)
+    proc, port, stop, plain_url = starter(env, args.workers)
     try:
         pin(proc.pid, GW_CPU)
         assert harness.curl(f"https://127.0.0.1:{port}/")[1] == "Hello World!", f"{name} does not proxy"
+        assert harness.curl(plain_url)[1] == "Hello World!", f"{name} does not proxy plain HTTP"
         wrk_run(port, proc.pid, 2, args.connections)  # warm-up
         out = {}
         if "ka" in args.scenarios:
@@ -272,6 +340,9 @@ def run_once(name, starter, env, args):
             out["full"] = s_time_run(port, proc.pid, args.seconds, reuse=False)
         if "resumed" in args.scenarios:
             out["resumed"] = s_time_run(port, proc.pid, args.seconds, reuse=True)
+        if "plain" in args.scenarios:
+            wrk_run(port, proc.pid, 1, args.connections, url=plain_url)  # warm-up
+            out["plain"] = wrk_run(port, proc.pid, args.seconds, args.connections, url=plain_url)
         return out
     finally:
         stop()
@@ -296,6 +367,12 @@ def summarize(results):
         row["full_us"] = med(lambda r: r["full"]["us_per_req"])
     if "resumed" in results[0]:
         row["resumed_us"] = med(lambda r: r["resumed"]["us_per_req"])
+    if "plain" in results[0]:
+        row.update({"plain_rps": med(lambda r: r["plain"]["rps"]), "plain_p99": med(lambda r: r["plain"]["p99"]),
+                    "plain_us": med(lambda r: r["plain"]["us_per_req"]),
+                    "plain_user_us": med(lambda r: r["plain"]["user_us_per_req"]),
+                    "plain_sys_us": med(lambda r: r["plain"]["us_per_req"] - r["plain"]["user_us_per_req"]),
+                    "plain_errors": max(r["plain"]["errors"] for r in results)})
     return row
 
 
@@ -306,8 +383,9 @@ def main():
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--workers", type=int, default=1, help="gateway workers/threads (pinned to one CPU)")
     ap.add_argument("--only", nargs="*", default=["gantry", "nginx", "haproxy"])
-    ap.add_argument("--scenarios", nargs="*", default=["ka", "h2", "full", "resumed"],
-                    help="ka (keep-alive HTTP/1.1, with peak RSS), h2, full (handshake), resumed")
+    ap.add_argument("--scenarios", nargs="*", default=["ka", "h2", "full", "resumed", "plain"],
+                    help="ka (keep-alive, with peak RSS), h2, full (handshake), resumed, "
+                         "plain (HTTP listener to a plain backend, keep-alive)")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="gantry-bench-")
     env = Env(tmp)
@@ -323,7 +401,7 @@ def main():
                 results[name].append(run_once(name, starters[name], env, args))
         rows = {name: summarize(r) for name, r in results.items()}
     finally:
-        env.backend.stop()
+        env.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     metrics = [("keep-alive req/s", "rps", "{:.0f}"), ("keep-alive p50 ms", "p50", "{:.2f}"),
                ("keep-alive p99 ms", "p99", "{:.2f}"), ("keep-alive gateway CPU us/req", "ka_us", "{:.1f}"),
@@ -335,7 +413,12 @@ def main():
                ("HTTP/2 failed requests", "h2_errors", "{:d}"),
                ("full handshake gateway CPU us/conn", "full_us", "{:.0f}"),
                ("resumed session gateway CPU us/conn", "resumed_us", "{:.0f}"),
-               ("peak RSS MiB (process tree)", "rss_mib", "{:.1f}")]
+               ("peak RSS MiB (process tree)", "rss_mib", "{:.1f}"),
+               ("plain HTTP keep-alive req/s", "plain_rps", "{:.0f}"),
+               ("plain HTTP keep-alive p99 ms", "plain_p99", "{:.2f}"),
+               ("plain HTTP gateway CPU us/req", "plain_us", "{:.1f}"),
+               ("  of which user space", "plain_user_us", "{:.1f}"), ("  of which kernel", "plain_sys_us", "{:.1f}"),
+               ("plain HTTP non-2xx", "plain_errors", "{:d}")]
     names = list(rows)
     peers = [n for n in names if n != "gantry"]
     header = ["metric"] + names + [f"gantry/{p}" for p in peers if "gantry" in rows]
@@ -357,7 +440,8 @@ def main():
     if args.repeat > 1:
         # How far apart the runs of one gateway were: a ratio closer to 1.00 than this is parity.
         print("\nrun-to-run spread of the CPU rows ((max - min) / median, per gateway):")
-        cpu_rows = [("keep-alive", "ka"), ("HTTP/2", "h2"), ("full handshake", "full"), ("resumed", "resumed")]
+        cpu_rows = [("keep-alive", "ka"), ("HTTP/2", "h2"), ("full handshake", "full"), ("resumed", "resumed"),
+                    ("plain HTTP", "plain")]
         for label, key in cpu_rows:
             if key not in results[names[0]][0]:
                 continue

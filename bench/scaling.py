@@ -41,7 +41,7 @@ def thread_cpu(pid):
 
 
 def one(env, workers, cpus, seconds):
-    proc, port, stop = run.start_gantry(env, workers)
+    proc, port, stop, _ = run.start_gantry(env, workers)
     try:
         run.pin(proc.pid, cpus)
         subprocess.run(["wrk", "-t2", "-c100", "-d2s", f"https://127.0.0.1:{port}/"], capture_output=True)
@@ -75,7 +75,7 @@ def main():
                 "threads": results[len(results) // 2]["threads"],
             }
     finally:
-        env.backend.stop()
+        env.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     one_w, two_w = rows[1], rows[2]
     capacity = (2 / two_w["us"]) / (1 / one_w["us"])
