@@ -102,25 +102,32 @@ class Env:
         self.plain_backend.wait()
 
 
-def start_plain_backend(d):
-    """nginx answering "Hello World!" over plain HTTP: the backend of the plain scenario."""
-    port = harness.free_port()
+def start_nginx(d, workers, http_block, port):
+    """nginx in `d` with `workers` worker processes and `http_block` inside http {}; returns once
+    `port` accepts connections."""
     os.makedirs(os.path.join(d, "logs"), exist_ok=True)
     user = "user root;\n" if os.geteuid() == 0 else ""
     with open(os.path.join(d, "nginx.conf"), "w") as f:
-        f.write(f"""{user}worker_processes 1;
+        f.write(f"""{user}worker_processes {workers};
 pid {d}/nginx.pid;
 error_log {d}/logs/error.log error;
 events {{ worker_connections 4096; }}
 http {{
   access_log off;
-  keepalive_requests 1000000;
-  server {{ listen 127.0.0.1:{port}; location / {{ return 200 "Hello World!"; }} }}
+  keepalive_requests 1000000;  # the default (1000) would close busy client connections, h2 ones too
+{http_block}
 }}
 """)
     p = subprocess.Popen([harness.NGINX, "-p", d, "-c", os.path.join(d, "nginx.conf"), "-g", "daemon off;"],
                          start_new_session=True)
     wait_port(port)
+    return p
+
+
+def start_plain_backend(d):
+    """nginx answering "Hello World!" over plain HTTP: the backend of the plain scenario."""
+    port = harness.free_port()
+    p = start_nginx(d, 1, f'  server {{ listen 127.0.0.1:{port}; location / {{ return 200 "Hello World!"; }} }}', port)
     return port, p
 
 
@@ -156,24 +163,13 @@ spec:
 """ + harness.service("plain-app", env.plain_backend_port, namespace="bench"))
     g = harness.Gantry(cfg, workers=workers)
     g.log.close()
-    subprocess.run(["true"])
     return g.proc, g.port, g.stop, f"http://127.0.0.2:{g.offset + 80}/"
 
 
 def start_nginx_gateway(env, workers):
     port = harness.free_port()
     plain_port = harness.free_port()
-    d = os.path.join(env.tmp, "nginx-gw")
-    os.makedirs(os.path.join(d, "logs"), exist_ok=True)
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    conf = f"""{user}worker_processes {workers};
-pid {d}/nginx.pid;
-error_log {d}/logs/error.log error;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  keepalive_requests 1000000;  # the default (1000) would close busy client connections, h2 ones too
-  upstream mtls_app {{ server 127.0.0.1:{env.backend.port}; keepalive 64; }}
+    block = f"""  upstream mtls_app {{ server 127.0.0.1:{env.backend.port}; keepalive 64; }}
   server {{
     listen 127.0.0.1:{port} ssl http2;
     ssl_certificate {env.frontend_crt};
@@ -205,14 +201,8 @@ http {{
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto $scheme;
     }}
-  }}
-}}
-"""
-    with open(os.path.join(d, "nginx.conf"), "w") as f:
-        f.write(conf)
-    p = subprocess.Popen([harness.NGINX, "-p", d, "-c", os.path.join(d, "nginx.conf"), "-g", "daemon off;"],
-                         start_new_session=True)
-    wait_port(port)
+  }}"""
+    p = start_nginx(os.path.join(env.tmp, "nginx-gw"), workers, block, port)
     return p, port, lambda: (os.killpg(p.pid, signal.SIGTERM), p.wait()), f"http://127.0.0.1:{plain_port}/"
 
 

@@ -233,13 +233,18 @@ ObjectMeta decodeMeta(const YAML::Node& n, bool namespaced) {
   return m;
 }
 
-ObjectReference decodeObjectRef(const YAML::Node& n, const std::string& path,
-                                const std::string& defaultKind, bool allowNamespace) {
+// The fields of an object reference: group, kind, name, and namespace where one is allowed.
+void checkRefKeys(const YAML::Node& n, const std::string& path, bool allowNamespace) {
   if (allowNamespace) {
     checkKeys(n, path, {"group", "kind", "name", "namespace"});
   } else {
     checkKeys(n, path, {"group", "kind", "name"});
   }
+}
+
+ObjectReference decodeObjectRef(const YAML::Node& n, const std::string& path,
+                                const std::string& defaultKind, bool allowNamespace) {
+  checkRefKeys(n, path, allowNamespace);
   ObjectReference r;
   r.group = optStr(n, "group", path).value_or("");
   r.kind = optStr(n, "kind", path).value_or(defaultKind);
@@ -284,11 +289,7 @@ void decodeBackendObject(const YAML::Node& b, const std::string& bp, T& out) {
 // ParametersReference (GatewayClass, with a namespace) or LocalParametersReference (Gateway
 // infrastructure).
 ObjectReference decodeParametersRef(const YAML::Node& pr, const std::string& pp, bool withNamespace) {
-  if (withNamespace) {
-    checkKeys(pr, pp, {"group", "kind", "name", "namespace"});
-  } else {
-    checkKeys(pr, pp, {"group", "kind", "name"});
-  }
+  checkRefKeys(pr, pp, withNamespace);
   ObjectReference ref;
   ref.group = optStr(pr, "group", pp).value_or("");
   ref.kind = str(pr["kind"], join(pp, "kind"));

@@ -54,16 +54,10 @@ std::string joinStrings(const std::vector<std::string>& parts, std::string_view 
 
 std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> out;
-  size_t start = 0;
-  while (true) {
-    size_t pos = s.find(sep, start);
-    if (pos == std::string_view::npos) {
-      out.push_back(s.substr(start));
-      return out;
-    }
-    out.push_back(s.substr(start, pos - start));
-    start = pos + 1;
+  for (auto part : SplitView(s, sep)) {
+    out.push_back(part);
   }
+  return out;
 }
 
 bool startsWith(std::string_view s, std::string_view prefix) {

@@ -1321,7 +1321,9 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
       if (hasBody) {
         // The head goes out with the first body bytes (relayBody), which may be slow to come: a
         // new connection's TLS Finished does not wait for them.
-        co_await up->stream.flush(ec);
+        if (up->stream.holdsBack()) {
+          co_await up->stream.flush(ec);
+        }
         connected = true;
         break;
       }

@@ -207,29 +207,41 @@ struct SocketInternals : tcp::socket {
   }
 };
 
-template <typename Token>
-auto drainingRead(tcp::socket& socket, asio::mutable_buffer buf, Token&& token) {
-  return asio::async_initiate<Token, void(error_code, size_t)>(
+// Queues `op` on the socket's read queue; the reactor tries it at once unless the socket is
+// known to be drained.
+void startRead(tcp::socket& socket, detail::reactor_op* op) {
+  auto& reactor = asio::use_service<detail::reactor>(asio::query(socket.get_executor(), asio::execution::context));
+  reactor.start_op(detail::reactor::read_op, socket.native_handle(), SocketInternals::of(socket), op,
+                   /*is_continuation=*/true, /*allow_speculative=*/true);
+}
+
+// One read of the socket (the stream's only way to read it).
+awaitable<size_t> readSocket(tcp::socket& socket, asio::mutable_buffer buf, error_code& ec) {
+  auto token = asio::redirect_error(use_awaitable, ec);
+  return asio::async_initiate<decltype(token), void(error_code, size_t)>(
       [&socket, buf](auto handler) {
         using Op = DrainingRead<std::decay_t<decltype(handler)>>;
-        auto& reactor = asio::use_service<detail::reactor>(asio::query(socket.get_executor(), asio::execution::context));
-        auto* op = new Op(static_cast<int>(socket.native_handle()), buf, std::move(handler));
-        reactor.start_op(detail::reactor::read_op, socket.native_handle(), SocketInternals::of(socket), op,
-                         /*is_continuation=*/true, /*allow_speculative=*/true);
+        startRead(socket, new Op(static_cast<int>(socket.native_handle()), buf, std::move(handler)));
       },
       token);
 }
 
-template <typename Token>
-auto readinessWait(tcp::socket& socket, Token&& token) {
-  return asio::async_initiate<Token, void(error_code)>(
+// Waits until the socket has something to read.
+awaitable<void> waitSocketReadable(tcp::socket& socket, error_code& ec) {
+  auto token = asio::redirect_error(use_awaitable, ec);
+  return asio::async_initiate<decltype(token), void(error_code)>(
       [&socket](auto handler) {
-        using Op = ReadinessWait<std::decay_t<decltype(handler)>>;
-        auto& reactor = asio::use_service<detail::reactor>(asio::query(socket.get_executor(), asio::execution::context));
-        reactor.start_op(detail::reactor::read_op, socket.native_handle(), SocketInternals::of(socket),
-                         new Op(std::move(handler)), /*is_continuation=*/true, /*allow_speculative=*/true);
+        startRead(socket, new ReadinessWait<std::decay_t<decltype(handler)>>(std::move(handler)));
       },
       token);
+}
+#else
+awaitable<size_t> readSocket(tcp::socket& socket, asio::mutable_buffer buf, error_code& ec) {
+  return socket.async_read_some(buf, asio::redirect_error(use_awaitable, ec));
+}
+
+awaitable<void> waitSocketReadable(tcp::socket& socket, error_code& ec) {
+  return socket.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
 }
 #endif
 
@@ -346,23 +358,14 @@ awaitable<bool> Stream::fill(bool idle, error_code& ec) {
     co_return false;
   }
   size_t n = 0;
-#ifdef GANTRY_DRAINING_READ
-  auto readSocket = [this](asio::mutable_buffer b, error_code& e) {
-    return drainingRead(socket_, b, asio::redirect_error(use_awaitable, e));
-  };
-#else
-  auto readSocket = [this](asio::mutable_buffer b, error_code& e) {
-    return socket_.async_read_some(b, asio::redirect_error(use_awaitable, e));
-  };
-#endif
   if (idle && io_->smallLen == 0 && io_->in.size() == 0) {
-    n = co_await readSocket(asio::buffer(io_->small, sizeof io_->small), ec);
+    n = co_await readSocket(socket_, asio::buffer(io_->small, sizeof io_->small), ec);
     if (!ec) {
       io_->smallPos = 0;
       io_->smallLen = n;
     }
   } else {
-    n = co_await readSocket(io_->in.prepare(16 * 1024), ec);
+    n = co_await readSocket(socket_, io_->in.prepare(16 * 1024), ec);
     if (!ec) {
       io_->in.commit(n);
     } else if (io_->in.size() == 0) {
@@ -389,11 +392,7 @@ awaitable<void> Stream::waitReadable(error_code& ec) {
     co_return;
   }
   if (!ssl_) {
-#ifdef GANTRY_DRAINING_READ
-    co_await readinessWait(socket_, asio::redirect_error(use_awaitable, ec));
-#else
-    co_await socket_.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
-#endif
+    co_await waitSocketReadable(socket_, ec);
     co_return;
   }
   if (SSL_has_pending(ssl_.get()) != 0 || hasBufferedInput() || io_->eof) {
@@ -407,11 +406,7 @@ awaitable<size_t> Stream::readSome(asio::mutable_buffer b, error_code& ec) {
     co_return co_await pipe_->read(b, ec);
   }
   if (!ssl_) {
-#ifdef GANTRY_DRAINING_READ
-    co_return co_await drainingRead(socket_, b, asio::redirect_error(use_awaitable, ec));
-#else
-    co_return co_await socket_.async_read_some(b, asio::redirect_error(use_awaitable, ec));
-#endif
+    co_return co_await readSocket(socket_, b, ec);
   }
   while (true) {
     clearErrors();

@@ -220,6 +220,7 @@ public:
   bool startShutdown();
   // TLS: sends the records held back (see TlsIo), waiting for the socket as needed.
   asio::awaitable<void> flush(error_code& ec);
+  bool holdsBack() const { return io_ && io_->out.size() > 0; }
   void close();
 
 private:
