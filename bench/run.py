@@ -169,7 +169,12 @@ spec:
 def start_nginx_gateway(env, workers):
     port = harness.free_port()
     plain_port = harness.free_port()
-    block = f"""  upstream mtls_app {{ server 127.0.0.1:{env.backend.port}; keepalive 64; }}
+    block = f"""  # Both servers' locations inherit these.
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+  proxy_set_header X-Forwarded-Proto $scheme;
+  upstream mtls_app {{ server 127.0.0.1:{env.backend.port}; keepalive 64; }}
   server {{
     listen 127.0.0.1:{port} ssl http2;
     ssl_certificate {env.frontend_crt};
@@ -178,10 +183,6 @@ def start_nginx_gateway(env, workers):
     ssl_session_cache shared:SSL:10m;
     location / {{
       proxy_pass https://mtls_app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
       proxy_ssl_certificate {env.client_crt};
       proxy_ssl_certificate_key {env.client_key};
       proxy_ssl_trusted_certificate {env.certs.ca};
@@ -196,10 +197,6 @@ def start_nginx_gateway(env, workers):
     listen 127.0.0.1:{plain_port};
     location / {{
       proxy_pass http://plain_app;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
     }}
   }}"""
     p = start_nginx(os.path.join(env.tmp, "nginx-gw"), workers, block, port)
