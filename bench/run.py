@@ -91,7 +91,10 @@ class Env:
         self.backend_crt, self.backend_key = self.certs.leaf("backend.com")
         self.frontend_crt, self.frontend_key = self.certs.leaf("frontend.com")
         self.client_crt, self.client_key = self.certs.leaf("gateway-client-cert", eku="clientAuth")
-        self.backend = harness.Nginx(os.path.join(tmp, "backend"), self.backend_crt, self.backend_key, self.certs.ca)
+        # keepalive_requests raised: nginx's default (1000) would close every gateway's pooled
+        # connection each 1000 requests and put a backend handshake into the per-request figures.
+        self.backend = harness.Nginx(os.path.join(tmp, "backend"), self.backend_crt, self.backend_key, self.certs.ca,
+                                     extra="keepalive_requests 1000000;")
         pin(self.backend.proc.pid, LOAD_CPU)
         self.plain_backend_port, self.plain_backend = start_plain_backend(os.path.join(tmp, "plain-backend"))
         pin(self.plain_backend.pid, LOAD_CPU)
@@ -254,6 +257,27 @@ backend be_plain
     return p, port, lambda: (os.killpg(p.pid, signal.SIGTERM), p.wait()), f"http://127.0.0.1:{plain_port}/"
 
 
+def start_floor(env, workers):
+    """bench/floor/tls_relay: TLS in, mutual TLS out, no HTTP (the floor of the keep-alive rows)."""
+    relay = os.path.join(os.path.dirname(os.path.dirname(harness.GANTRY)), "bench", "floor", "tls_relay")
+    if not os.path.exists(relay):
+        raise RuntimeError(f"{relay} is missing: build the project first (scripts/test.sh or cmake --build build)")
+    port, plain_port = harness.free_port(), harness.free_port()
+    p = subprocess.Popen([relay, "--listen", f"127.0.0.1:{port}", "--backend", f"127.0.0.1:{env.backend.port}",
+                          "--cert", env.frontend_crt, "--key", env.frontend_key,
+                          "--client-cert", env.client_crt, "--client-key", env.client_key,
+                          "--ca", env.certs.ca, "--sni", "backend.com",
+                          "--plain-listen", f"127.0.0.1:{plain_port}",
+                          "--plain-backend", f"127.0.0.1:{env.plain_backend_port}"], start_new_session=True)
+    wait_port(port)
+    return p, port, lambda: (p.terminate(), p.wait()), f"http://127.0.0.1:{plain_port}/"
+
+
+# The floor relays bytes and knows no HTTP: it has no HTTP/2, and `s_time` sends HTTP/1.0, after
+# which the backend closes, so without HTTP-aware pooling its handshake rows would not compare.
+FLOOR_SCENARIOS = {"ka", "plain"}
+
+
 def parse_latency(text, label):
     m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)", text, re.M)
     if not m:
@@ -309,6 +333,7 @@ def s_time_run(port, pid, seconds, reuse):
 
 
 def run_once(name, starter, env, args):
+    scenarios = [s for s in args.scenarios if name != "floor" or s in FLOOR_SCENARIOS]
     proc, port, stop, plain_url = starter(env, args.workers)
     try:
         pin(proc.pid, GW_CPU)
@@ -316,18 +341,18 @@ def run_once(name, starter, env, args):
         assert harness.curl(plain_url)[1] == "Hello World!", f"{name} does not proxy plain HTTP"
         wrk_run(port, proc.pid, 2, args.connections)  # warm-up
         out = {}
-        if "ka" in args.scenarios:
+        if "ka" in scenarios:
             out["ka"] = wrk_run(port, proc.pid, args.seconds, args.connections)
             out["rss"] = peak_rss_kib(proc.pid)
-        if "h2" in args.scenarios:
+        if "h2" in scenarios:
             out["h2"] = h2load_run(port, proc.pid, args.seconds)
             if out["h2"]["proto"] != "h2":
                 raise RuntimeError(f"{name} did not negotiate h2 (got {out['h2']['proto']})")
-        if "full" in args.scenarios:
+        if "full" in scenarios:
             out["full"] = s_time_run(port, proc.pid, args.seconds, reuse=False)
-        if "resumed" in args.scenarios:
+        if "resumed" in scenarios:
             out["resumed"] = s_time_run(port, proc.pid, args.seconds, reuse=True)
-        if "plain" in args.scenarios:
+        if "plain" in scenarios:
             wrk_run(port, proc.pid, 1, args.connections, url=plain_url)  # warm-up
             out["plain"] = wrk_run(port, proc.pid, args.seconds, args.connections, url=plain_url)
         return out
@@ -369,7 +394,9 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--workers", type=int, default=1, help="gateway workers/threads (pinned to one CPU)")
-    ap.add_argument("--only", nargs="*", default=["gantry", "nginx", "haproxy"])
+    ap.add_argument("--only", nargs="*", default=["gantry", "nginx", "haproxy", "floor"],
+                    help="gateways to run: gantry, nginx, haproxy, and floor (bench/floor/tls_relay, "
+                         "a TLS relay without HTTP: keep-alive and plain rows only)")
     ap.add_argument("--scenarios", nargs="*", default=["ka", "h2", "full", "resumed", "plain"],
                     help="ka (keep-alive, with peak RSS), h2, full (handshake), resumed, "
                          "plain (HTTP listener to a plain backend, keep-alive)")
@@ -378,7 +405,8 @@ def main():
     env = Env(tmp)
     rows = {}
     try:
-        starters = {"gantry": start_gantry, "nginx": start_nginx_gateway, "haproxy": start_haproxy}
+        starters = {"gantry": start_gantry, "nginx": start_nginx_gateway, "haproxy": start_haproxy,
+                    "floor": start_floor}
         # Round-robin over the gateways (gantry, nginx, haproxy, gantry, ...) so that a slow drift
         # of the machine touches all of them alike.
         results = {name: [] for name in args.only}
@@ -413,13 +441,14 @@ def main():
           f"gateway on CPU {GW_CPU} with {args.workers} worker(s), load + backend on CPU {LOAD_CPU}")
     table = [header]
     for label, key, fmt in metrics:
-        if key not in rows[names[0]]:
+        if not any(key in rows[n] for n in names):
             continue
-        row = [label] + [fmt.format(rows[n][key]) for n in names]
+        row = [label] + [fmt.format(rows[n][key]) if key in rows[n] else "-" for n in names]
         if "gantry" in rows:
             for p in peers:
-                base = rows[p][key]
-                row.append(f"{rows['gantry'][key] / base:.2f}" if base else "-")
+                base = rows[p].get(key)
+                ok = base and key in rows["gantry"]
+                row.append(f"{rows['gantry'][key] / base:.2f}" if ok else "-")
         table.append(row)
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     for r in table:
@@ -430,10 +459,12 @@ def main():
         cpu_rows = [("keep-alive", "ka"), ("HTTP/2", "h2"), ("full handshake", "full"), ("resumed", "resumed"),
                     ("plain HTTP", "plain")]
         for label, key in cpu_rows:
-            if key not in results[names[0]][0]:
+            if not any(key in results[n][0] for n in names):
                 continue
             parts = []
             for n in names:
+                if key not in results[n][0]:
+                    continue
                 vals = [r[key]["us_per_req"] for r in results[n]]
                 parts.append(f"{n} {(max(vals) - min(vals)) / statistics.median(vals) * 100:.0f}%")
             print(f"  {label}: " + ", ".join(parts))
