@@ -27,6 +27,23 @@ void BM_ParseRequest(benchmark::State& state) {
 }
 BENCHMARK(BM_ParseRequest);
 
+// What the benchmark's backend (nginx, `return 200 "Hello World!"`) answers, head and body.
+const std::string kResponse =
+    "HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Thu, 26 Nov 2026 14:00:00 GMT\r\n"
+    "Content-Type: application/octet-stream\r\nContent-Length: 12\r\nConnection: keep-alive\r\n\r\n"
+    "Hello World!";
+
+void BM_ParseResponse(benchmark::State& state) {
+  for (auto _ : state) {
+    http1::Head head;
+    auto r = http1::parseResponse(kResponse, 60 * 1024, "GET", head);
+    benchmark::DoNotOptimize(r);
+    benchmark::DoNotOptimize(head);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * kResponse.size()));
+}
+BENCHMARK(BM_ParseResponse);
+
 void BM_ChunkedDecode(benchmark::State& state) {
   std::string body;
   for (int i = 0; i < 64; ++i) {
