@@ -9,8 +9,11 @@ same load. The gateway is pinned to CPU 0, the load generator and the backend to
   - a new TLS connection per request, full handshake: `openssl s_time -new`
   - a new TLS connection per request, resumed session: `openssl s_time -reuse`
   - peak RSS of the gateway's process tree (VmHWM summed)
+  - plain HTTP keep-alive: wrk to an HTTP listener in front of a plain nginx backend
 Gateway CPU time comes from /proc/<pid>/stat (utime+stime) of the gateway's process tree.
-Medians over --repeat runs. Prints one table with Gantry's ratio to each peer.
+Beside them runs the floor (bench/floor/tls_relay: TLS in, mutual TLS out, no HTTP), in the
+keep-alive and plain rows: what any gateway must pay per request on this machine.
+Medians over --repeat runs. Prints one table with Gantry's ratio to each peer and to the floor.
 """
 import argparse
 import os

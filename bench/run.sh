@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds Gantry (installing what is needed) and runs the side-by-side benchmark.
-#   bench/run.sh [--seconds 10] [--repeat 3] [--connections 50] [--workers 1] [--only gantry nginx haproxy]
+#   bench/run.sh [--seconds 10] [--repeat 3] [--connections 50] [--workers 1] [--only gantry nginx haproxy floor]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build >/dev/null
