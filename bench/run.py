@@ -364,30 +364,24 @@ def run_once(name, starter, env, args):
 
 
 def summarize(results):
+    """Medians over the runs of one gateway, keyed "<scenario>_<figure>" (errors: the worst run)."""
     med = lambda f: statistics.median(f(r) for r in results)
     row = {}
-    if "ka" in results[0]:
-        row.update({"rps": med(lambda r: r["ka"]["rps"]), "p50": med(lambda r: r["ka"]["p50"]),
-                    "p99": med(lambda r: r["ka"]["p99"]), "ka_us": med(lambda r: r["ka"]["us_per_req"]),
-                    "ka_user_us": med(lambda r: r["ka"]["user_us_per_req"]),
-                    "ka_sys_us": med(lambda r: r["ka"]["us_per_req"] - r["ka"]["user_us_per_req"]),
-                    "errors": max(r["ka"]["errors"] for r in results),
-                    "rss_mib": med(lambda r: r["rss"]) / 1024})
-    if "h2" in results[0]:
-        row.update({"h2_rps": med(lambda r: r["h2"]["rps"]), "h2_us": med(lambda r: r["h2"]["us_per_req"]),
-                    "h2_user_us": med(lambda r: r["h2"]["user_us_per_req"]),
-                    "h2_sys_us": med(lambda r: r["h2"]["us_per_req"] - r["h2"]["user_us_per_req"]),
-                    "h2_errors": max(r["h2"]["errors"] for r in results)})
-    if "full" in results[0]:
-        row["full_us"] = med(lambda r: r["full"]["us_per_req"])
-    if "resumed" in results[0]:
-        row["resumed_us"] = med(lambda r: r["resumed"]["us_per_req"])
-    if "plain" in results[0]:
-        row.update({"plain_rps": med(lambda r: r["plain"]["rps"]), "plain_p99": med(lambda r: r["plain"]["p99"]),
-                    "plain_us": med(lambda r: r["plain"]["us_per_req"]),
-                    "plain_user_us": med(lambda r: r["plain"]["user_us_per_req"]),
-                    "plain_sys_us": med(lambda r: r["plain"]["us_per_req"] - r["plain"]["user_us_per_req"]),
-                    "plain_errors": max(r["plain"]["errors"] for r in results)})
+    for sc in ("ka", "h2", "plain"):  # the load-generator scenarios: req/s, CPU split, errors
+        if sc not in results[0]:
+            continue
+        row.update({f"{sc}_rps": med(lambda r: r[sc]["rps"]), f"{sc}_us": med(lambda r: r[sc]["us_per_req"]),
+                    f"{sc}_user_us": med(lambda r: r[sc]["user_us_per_req"]),
+                    f"{sc}_sys_us": med(lambda r: r[sc]["us_per_req"] - r[sc]["user_us_per_req"]),
+                    f"{sc}_errors": max(r[sc]["errors"] for r in results)})
+        for q in ("p50", "p99"):
+            if q in results[0][sc]:
+                row[f"{sc}_{q}"] = med(lambda r: r[sc][q])
+    for sc in ("full", "resumed"):
+        if sc in results[0]:
+            row[f"{sc}_us"] = med(lambda r: r[sc]["us_per_req"])
+    if "rss" in results[0]:
+        row["rss_mib"] = med(lambda r: r["rss"]) / 1024
     return row
 
 
@@ -421,10 +415,10 @@ def main():
     finally:
         env.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    metrics = [("keep-alive req/s", "rps", "{:.0f}"), ("keep-alive p50 ms", "p50", "{:.2f}"),
-               ("keep-alive p99 ms", "p99", "{:.2f}"), ("keep-alive gateway CPU us/req", "ka_us", "{:.1f}"),
+    metrics = [("keep-alive req/s", "ka_rps", "{:.0f}"), ("keep-alive p50 ms", "ka_p50", "{:.2f}"),
+               ("keep-alive p99 ms", "ka_p99", "{:.2f}"), ("keep-alive gateway CPU us/req", "ka_us", "{:.1f}"),
                ("  of which user space", "ka_user_us", "{:.1f}"), ("  of which kernel", "ka_sys_us", "{:.1f}"),
-               ("keep-alive non-2xx", "errors", "{:d}"),
+               ("keep-alive non-2xx", "ka_errors", "{:d}"),
                ("HTTP/2 (5 conns x 10 streams) req/s", "h2_rps", "{:.0f}"),
                ("HTTP/2 gateway CPU us/req", "h2_us", "{:.1f}"),
                ("  of which user space", "h2_user_us", "{:.1f}"), ("  of which kernel", "h2_sys_us", "{:.1f}"),

@@ -1,5 +1,6 @@
 #include "dataplane/headers.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "common/strings.h"
@@ -8,20 +9,19 @@ namespace gantry::dataplane {
 
 namespace {
 
+bool isConnectionField(const http1::Header& h) { return iequals(h.name, "connection"); }
+
 // RFC 9110 section 7.6.1: the Connection field's options name further hop-by-hop fields. Checked
-// in place: most requests have no Connection field or only "keep-alive", and this runs per field.
+// in place (no list built per request): callers ask only when the head has a Connection field.
 bool namedByConnection(const http1::Head& head, std::string_view name) {
   for (const auto& h : head.headers) {
-    if (!iequals(h.name, "connection")) {
+    if (!isConnectionField(h)) {
       continue;
     }
-    std::string_view v = h.value;
-    while (!v.empty()) {
-      const size_t comma = v.find(',');
-      if (iequals(trimOws(v.substr(0, comma)), name)) {
+    for (auto option : SplitView(h.value, ',')) {
+      if (iequals(trimOws(option), name)) {
         return true;
       }
-      v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
     }
   }
   return false;
@@ -75,8 +75,9 @@ std::string upstreamHead(const http1::Head& head, const CompiledRoute& route, co
   }
   out.append(" HTTP/1.1\r\n");
   std::string xff;
+  const bool hasConnection = std::any_of(head.headers.begin(), head.headers.end(), isConnectionField);
   for (const auto& h : head.headers) {
-    if (http1::isHopByHop(h.name) || iequals(h.name, "expect") || namedByConnection(head, h.name)) {
+    if (http1::isHopByHop(h.name) || iequals(h.name, "expect") || (hasConnection && namedByConnection(head, h.name))) {
       continue;
     }
     if (iequals(h.name, "x-forwarded-for")) {
