@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -194,6 +195,9 @@ struct Server::Impl {
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<std::thread> threads;
   std::set<std::string> listening; // address:ports the workers listen on
+  // address:ports this process stopped listening on, and when: their sockets close in the workers
+  // a moment later, so a probe for another owner would find Gantry's own.
+  std::map<std::string, std::chrono::steady_clock::time_point> released;
   SnapshotConstSharedPtr snapshot;  // the latest published
   std::vector<std::string> compileProblems;
   uint64_t version = 0;
@@ -222,7 +226,24 @@ namespace {
 // A listening socket with SO_REUSEPORT: every worker gets its own on the same address:port and
 // the kernel spreads connections across them.
 // `addressUnusable` tells an address this machine does not have (EADDRNOTAVAIL) from a port in use.
-int openListener(const std::string& address, uint16_t port, std::string& error, bool& addressUnusable) {
+// True when some socket already listens on `ep`. SO_REUSEPORT lets any process of the same user
+// join a port and take a share of its connections; a listener without it (and with SO_REUSEADDR,
+// so a closed connection's TIME_WAIT does not count) cannot bind while anyone listens there.
+bool listenedOnElsewhere(const tcp::endpoint& ep) {
+  int fd = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return false;
+  }
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  bool inUse = ::bind(fd, ep.data(), static_cast<socklen_t>(ep.size())) != 0 && errno == EADDRINUSE;
+  ::close(fd);
+  return inUse;
+}
+
+// `probe`: first refuse a port another process listens on, instead of sharing it.
+int openListener(const std::string& address, uint16_t port, bool probe, std::string& error,
+                 bool& addressUnusable) {
   error_code ec;
   auto addr = asio::ip::make_address(address, ec);
   if (ec) {
@@ -236,10 +257,16 @@ int openListener(const std::string& address, uint16_t port, std::string& error, 
     error = std::string("socket: ") + strerror(errno);
     return -1;
   }
+  tcp::endpoint ep(addr, port);
+  if (probe && listenedOnElsewhere(ep)) {
+    ::close(fd);
+    error = "bind " + address + ":" + std::to_string(port) + ": " + strerror(EADDRINUSE) +
+            " (another process listens there; Gantry does not share a port with it)";
+    return -1;
+  }
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-  tcp::endpoint ep(addr, port);
   if (::bind(fd, ep.data(), static_cast<socklen_t>(ep.size())) != 0) {
     addressUnusable = errno == EADDRNOTAVAIL;
     error = "bind " + address + ":" + std::to_string(port) + ": " + strerror(errno);
@@ -292,8 +319,11 @@ ir::ApplyReport Server::bindAndPublish(bool onlyIfNew) {
     std::vector<int> sockets;
     std::string error;
     bool addressUnusable = false;
+    auto released = impl_->released.find(key);
+    bool ownSocketsClosing = released != impl_->released.end() &&
+                             std::chrono::steady_clock::now() - released->second < std::chrono::seconds(5);
     for (size_t i = 0; i < impl_->workers.size(); ++i) {
-      int fd = openListener(group.address, group.port, error, addressUnusable);
+      int fd = openListener(group.address, group.port, i == 0 && !ownSocketsClosing, error, addressUnusable);
       if (fd < 0) {
         break;
       }
@@ -314,7 +344,13 @@ ir::ApplyReport Server::bindAndPublish(bool onlyIfNew) {
       fds[i][key] = sockets[i];
     }
     nowBound.insert(key);
+    impl_->released.erase(key);
     opened = true;
+  }
+  for (const auto& key : impl_->listening) {
+    if (nowBound.count(key) == 0) {
+      impl_->released[key] = std::chrono::steady_clock::now();
+    }
   }
   impl_->listening = nowBound;
   if (onlyIfNew && !opened) {

@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -268,16 +269,23 @@ class Gantry:
 
     def __init__(self, config_dir, workers=2, listener_ports=(443, 80), offset=None, extra_args=()):
         self.config_dir = config_dir
-        self.offset = offset if offset is not None else free_offset(listener_ports)
-        self.port = listener_ports[0] + self.offset
-        self.admin = f"127.0.0.1:{free_port()}"
         self.log_path = os.path.join(os.path.dirname(config_dir.rstrip("/")), "gantry.log")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [GANTRY, "run", "--config", config_dir, "--port-offset", str(self.offset),
-             "--admin", self.admin, "--workers", str(workers), "--address-pool", "127.0.0.1", *extra_args],
-            stdout=self.log, stderr=subprocess.STDOUT)
-        wait_for(lambda: self.admin_get("/readyz") == "ready\n", what="gantry /readyz")
+        # Tests run in parallel: between free_offset's probe and gantry's bind another test may take
+        # the port. Gantry refuses a port someone else listens on, so the later one starts again.
+        for attempt in range(5):
+            self.offset = offset if offset is not None else free_offset(listener_ports)
+            self.port = listener_ports[0] + self.offset
+            self.admin = f"127.0.0.1:{free_port()}"
+            self.log = open(self.log_path, "w")
+            self.proc = subprocess.Popen(
+                [GANTRY, "run", "--config", config_dir, "--port-offset", str(self.offset),
+                 "--admin", self.admin, "--workers", str(workers), "--address-pool", "127.0.0.1", *extra_args],
+                stdout=self.log, stderr=subprocess.STDOUT)
+            wait_for(lambda: self.admin_get("/readyz") == "ready\n", what="gantry /readyz")
+            taken = f":{self.port} not served"
+            if offset is not None or attempt == 4 or not any(taken in p for p in self.status()["dataplane"]):
+                break
+            self.stop()
 
     def admin_get(self, path):
         if self.proc.poll() is not None:
@@ -292,7 +300,8 @@ class Gantry:
         return [o for o in self.status()["items"] if o["kind"] == kind and o["metadata"]["name"] == name][0]
 
     def logs(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path) as f:
             return f.read()
 
@@ -369,6 +378,13 @@ class Scenario(contextlib.ExitStack):
         self.gantry = None
         if start_gantry:
             self.start_gantry()
+
+    def __exit__(self, *exc):
+        if exc[0] is not None and self.gantry is not None:
+            # A failed test shows what gantry said: the log usually explains a 404, 502 or timeout.
+            tail = self.gantry.logs().splitlines()[-40:]
+            print("\n--- gantry log (last 40 lines) ---\n" + "\n".join(tail), file=sys.stderr)
+        return super().__exit__(*exc)
 
     def start_gantry(self, **kw):
         self.gantry = Gantry(self.config, **kw)

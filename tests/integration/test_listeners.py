@@ -226,8 +226,9 @@ class TlsPolicyTest(unittest.TestCase):
             self.assertEqual(resumed, 5, metrics)  # only the first handshake is a full one
 
 
-if __name__ == "__main__":
-    unittest.main()
+
+def requests_served(gantry):
+    return int(re.search(r"^gantry_requests_total (\d+)", gantry.admin_get("/metrics"), re.M).group(1))
 
 
 class PortUnavailableTest(unittest.TestCase):
@@ -254,6 +255,26 @@ class PortUnavailableTest(unittest.TestCase):
             wait_for(lambda: s.curl("/")[0] == 200, timeout=3.0, what="the port to be taken once free")
             listener = g.status_of("Gateway", "gateway-01")["status"]["listeners"][0]
             self.assertEqual([c["status"] for c in listener["conditions"]], ["True", "True", "True"])
+
+    def test_a_second_gantry_does_not_share_the_port_and_takes_over_when_the_first_stops(self):
+        # SO_REUSEPORT would let a second process of the same user split the connections silently.
+        with Scenario() as s:
+            second = harness.Gantry(s.config, offset=s.gantry.offset)
+            try:
+                problems = second.status()["dataplane"]
+                self.assertEqual(len(problems), 1, problems)
+                self.assertIn(f"127.0.0.1:{s.gantry.port} not served", problems[0])
+                self.assertIn("another process listens there", problems[0])
+                for _ in range(20):  # every connection reaches the first gantry
+                    self.assertEqual(s.curl("/")[0], 200)
+                served = requests_served(second)
+                self.assertEqual(served, 0)
+                s.gantry.stop()
+                wait_for(lambda: not second.status()["dataplane"], timeout=5.0, what="the port to be taken over")
+                self.assertEqual(s.curl("/")[0], 200)
+                self.assertEqual(requests_served(second), 1)
+            finally:
+                second.stop()
 
 
 class TimeoutTest(unittest.TestCase):
@@ -342,3 +363,6 @@ class FrontendValidationTest(unittest.TestCase):
         gw = g.status_of("Gateway", "gateway-01")
         conds = {c["type"]: (c["status"], c["reason"]) for c in gw["status"]["conditions"]}
         self.assertEqual(conds["InsecureFrontendValidationMode"], ("True", "ConfigurationChanged"))
+
+if __name__ == "__main__":
+    unittest.main()

@@ -39,11 +39,14 @@ class ReloadTest(unittest.TestCase):
 
     def test_deleting_and_adding_manifests(self):
         with Scenario() as s:
+            # The 2 s promise is checked by the edit test; this one is about what is served.
+            self.assertEqual(s.curl("/")[0], 200)
             os.remove(os.path.join(s.config, "httproute.yaml"))
-            wait_for(lambda: s.curl("/")[0] == 404, timeout=2.0, what="the route to go")
+            wait_for(lambda: s.curl("/")[0] == 404, what="the route to go")
             self.assertEqual(s.gantry.get("httproute", "https-route", "-n", "test-infra").returncode, 1)
             s.write("route-again.yaml", ROUTE_WITH_PATH.replace("/v2", "/"))
-            wait_for(lambda: s.curl("/")[0] == 200, timeout=2.0, what="the route to come back")
+            wait_for(lambda: s.curl("/")[0] == 200, what="the route to come back")
+            self.assertEqual(s.gantry.get("httproute", "https-route", "-n", "test-infra").returncode, 0)
 
     def test_a_malformed_file_is_reported_by_file_and_line_while_traffic_continues(self):
         with Scenario() as s:
