@@ -78,6 +78,7 @@ public:
   void shutdown() override;
   void close() override;
   SSL* ssl() override;
+  bool respond(int status, const http1::Fields& fields, http1::BodyKind body, uint64_t contentLength) override;
 
 private:
   void wake() {
@@ -85,6 +86,8 @@ private:
     outSpace_.cancel();
   }
   bool responseHead();
+  // Submits HEADERS for a final response (and the DATA provider when a body follows).
+  bool submit(int status, const http1::Fields& fields, http1::BodyKind body, uint64_t contentLength);
   void responseBody(std::string_view bytes);
   void finishResponse();
 
@@ -303,8 +306,9 @@ awaitable<void> H2Stream::write(asio::const_buffer b, error_code& ec) {
   }
 }
 
-// Parses the HTTP/1.1 response head in raw_ and submits HEADERS. False while incomplete or on
-// error (then the stream is reset). Leaves the bytes after the head in raw_.
+// Parses the HTTP/1.1 response head in raw_ (a reply of Gantry's own: errors, redirects) and
+// submits HEADERS. False while incomplete or on error (then the stream is reset). Leaves the
+// bytes after the head in raw_.
 bool H2Stream::responseHead() {
   while (true) {
     http1::Head h;
@@ -321,71 +325,83 @@ bool H2Stream::responseHead() {
       raw_.erase(0, h.headBytes); // interim responses are not relayed
       continue;
     }
-    std::string status = std::to_string(h.status);
-    // Lower-case names (RFC 9113 section 8.2) in one block that does not move while nva points
-    // into it.
-    size_t nameBytes = 0;
-    for (const auto& f : h.headers) {
-      nameBytes += f.name.size();
-    }
-    // (On the stack for the usual response; only a large head takes the heap.)
-    char namesOnStack[2048];
-    std::unique_ptr<char[]> namesOnHeap;
-    char* names = namesOnStack;
-    if (nameBytes > sizeof namesOnStack) {
-      namesOnHeap = std::make_unique<char[]>(nameBytes);
-      names = namesOnHeap.get();
-    }
-    size_t namesUsed = 0;
-    nghttp2_nv nvOnStack[48];
-    std::vector<nghttp2_nv> nvOnHeap;
-    nghttp2_nv* nva = nvOnStack;
-    if (h.headers.size() + 1 > std::size(nvOnStack)) {
-      nvOnHeap.resize(h.headers.size() + 1);
-      nva = nvOnHeap.data();
-    }
-    size_t nvUsed = 0;
-    auto nv = [](std::string_view n, std::string_view v) {
-      return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(n.data())),
-                        reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
-                        NGHTTP2_NV_FLAG_NONE};
-    };
-    nva[nvUsed++] = nv(":status", status);
-    for (const auto& f : h.headers) {
-      // RFC 9113 section 8.2.2: no connection-specific fields; names in lower case.
-      if (http1::isHopByHop(f.name) || iequals(f.name, "transfer-encoding")) {
-        continue;
-      }
-      char* lower = names + namesUsed;
-      for (size_t i = 0; i < f.name.size(); ++i) {
-        lower[i] = asciiLower(f.name[i]);
-      }
-      namesUsed += f.name.size();
-      nva[nvUsed++] = nv(std::string_view(lower, f.name.size()), f.value);
-    }
-    kind_ = h.body;
-    left_ = h.contentLength;
-    const bool bodyless =
-        kind_ == http1::BodyKind::None || (kind_ == http1::BodyKind::ContentLength && left_ == 0);
-    nghttp2_data_provider provider{};
-    provider.source.ptr = this;
-    provider.read_callback = [](nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
-                                nghttp2_data_source* src, void*) -> ssize_t {
-      return static_cast<H2Stream*>(src->ptr)->readResponse(buf, length, flags);
-    };
-    int rv = nghttp2_submit_response(session_->raw(), id_, nva, nvUsed, bodyless ? nullptr : &provider);
-    if (rv != 0) {
-      spdlog::warn("HTTP/2 stream {}: cannot submit the response: {}", id_, nghttp2_strerror(rv));
-      close();
+    if (!submit(h.status, h.headers, h.body, h.contentLength)) {
       return false;
     }
-    headDone_ = true;
     raw_.erase(0, h.headBytes);
-    if (bodyless) {
-      complete_ = true;
-    }
     return true;
   }
+}
+
+bool H2Stream::respond(int status, const http1::Fields& fields, http1::BodyKind body, uint64_t contentLength) {
+  if (closed_ || session_ == nullptr || headDone_) {
+    return false;
+  }
+  // The body's write() or the end of the request path flushes: HEADERS and DATA leave together.
+  return submit(status, fields, body, contentLength);
+}
+
+bool H2Stream::submit(int status, const http1::Fields& fields, http1::BodyKind body, uint64_t contentLength) {
+  char statusText[4];
+  snprintf(statusText, sizeof statusText, "%03d", status);
+  // Lower-case names (RFC 9113 section 8.2) in one block that does not move while nva points
+  // into it. (On the stack for the usual response; only a large head takes the heap.)
+  size_t nameBytes = 0;
+  for (const auto& f : fields) {
+    nameBytes += f.name.size();
+  }
+  char namesOnStack[2048];
+  std::unique_ptr<char[]> namesOnHeap;
+  char* names = namesOnStack;
+  if (nameBytes > sizeof namesOnStack) {
+    namesOnHeap = std::make_unique<char[]>(nameBytes);
+    names = namesOnHeap.get();
+  }
+  size_t namesUsed = 0;
+  nghttp2_nv nvOnStack[48];
+  std::vector<nghttp2_nv> nvOnHeap;
+  nghttp2_nv* nva = nvOnStack;
+  if (fields.size() + 1 > std::size(nvOnStack)) {
+    nvOnHeap.resize(fields.size() + 1);
+    nva = nvOnHeap.data();
+  }
+  size_t nvUsed = 0;
+  auto nv = [](std::string_view n, std::string_view v) {
+    return nghttp2_nv{reinterpret_cast<uint8_t*>(const_cast<char*>(n.data())),
+                      reinterpret_cast<uint8_t*>(const_cast<char*>(v.data())), n.size(), v.size(),
+                      NGHTTP2_NV_FLAG_NONE};
+  };
+  nva[nvUsed++] = nv(":status", std::string_view(statusText, 3));
+  for (const auto& f : fields) {
+    // RFC 9113 section 8.2.2: no connection-specific fields; names in lower case.
+    if (http1::isHopByHop(f.name) || iequals(f.name, "transfer-encoding")) {
+      continue;
+    }
+    char* lower = names + namesUsed;
+    for (size_t i = 0; i < f.name.size(); ++i) {
+      lower[i] = asciiLower(f.name[i]);
+    }
+    namesUsed += f.name.size();
+    nva[nvUsed++] = nv(std::string_view(lower, f.name.size()), f.value);
+  }
+  kind_ = body;
+  left_ = contentLength;
+  const bool bodyless = kind_ == http1::BodyKind::None || (kind_ == http1::BodyKind::ContentLength && left_ == 0);
+  nghttp2_data_provider provider{};
+  provider.source.ptr = this;
+  provider.read_callback = [](nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
+                              nghttp2_data_source* src, void*) -> ssize_t {
+    return static_cast<H2Stream*>(src->ptr)->readResponse(buf, length, flags);
+  };
+  int rv = nghttp2_submit_response(session_->raw(), id_, nva, nvUsed, bodyless ? nullptr : &provider);
+  if (rv != 0) {
+    spdlog::warn("HTTP/2 stream {}: cannot submit the response: {}", id_, nghttp2_strerror(rv));
+    close();
+    return false;
+  }
+  headDone_ = true;
+  complete_ = bodyless;
+  return true;
 }
 
 void H2Stream::responseBody(std::string_view bytes) {

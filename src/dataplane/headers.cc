@@ -59,6 +59,44 @@ void appendMutation(std::string& out, const std::optional<ir::HeaderMutation>& m
   }
 }
 
+namespace {
+
+void addMutation(http1::Fields& out, const std::optional<ir::HeaderMutation>& m) {
+  if (!m) {
+    return;
+  }
+  for (const auto& [n, v] : m->set) {
+    out.push_back({n, v});
+  }
+  for (const auto& [n, v] : m->add) {
+    out.push_back({n, v});
+  }
+}
+
+} // namespace
+
+void responseFields(const http1::Head& resp, const CompiledRoute& route, const ir::WeightedBackend& backend,
+                    std::string_view extraLines, http1::Fields& out) {
+  for (const auto& h : resp.headers) {
+    // ResponseHeaderModifier: set and remove replace what the backend sent (rule, then backend).
+    if (http1::isHopByHop(h.name) || namedIn(route.responseHeaders, h.name) ||
+        namedIn(backend.responseHeaders, h.name)) {
+      continue;
+    }
+    out.push_back(h);
+  }
+  addMutation(out, route.responseHeaders);
+  addMutation(out, backend.responseHeaders);
+  for (std::string_view line : SplitView(extraLines, '\n')) {
+    if (!line.empty() && line.back() == '\r') {
+      line.remove_suffix(1);
+    }
+    if (auto colon = line.find(": "); colon != std::string_view::npos) {
+      out.push_back({line.substr(0, colon), line.substr(colon + 2)});
+    }
+  }
+}
+
 std::string upstreamHead(const http1::Head& head, const CompiledRoute& route, const ir::WeightedBackend& backend,
                          std::string_view path, std::string_view query, const Forwarding& f) {
   std::string out;

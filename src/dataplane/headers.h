@@ -24,6 +24,12 @@ struct Forwarding {
 bool namedIn(const std::optional<ir::HeaderMutation>& m, std::string_view name);
 // Appends the set and add field lines of `m`.
 void appendMutation(std::string& out, const std::optional<ir::HeaderMutation>& m);
+// The fields of the response the client gets: the backend's without hop-by-hop ones and without
+// those the rule's or the backendRef's ResponseHeaderModifier sets or removes, then the
+// modifiers' own (rule, then backendRef), then `extraLines` ("name: value\r\n" lines of Gantry's
+// own, such as CORS). The views point into `resp`, the route and `extraLines`.
+void responseFields(const http1::Head& resp, const CompiledRoute& route, const ir::WeightedBackend& backend,
+                    std::string_view extraLines, http1::Fields& out);
 // The HTTP/1.1 head for the backend: URLRewrite applied, hop-by-hop fields (and those the
 // Connection field names) dropped, RequestHeaderModifier of the rule then of the backendRef,
 // forwarding fields.

@@ -10,12 +10,17 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/container/small_vector.hpp>
+
 namespace gantry::dataplane::http1 {
 
 struct Header {
   std::string_view name; // as received; compare case-insensitively
   std::string_view value; // leading/trailing whitespace removed
 };
+
+// A head's fields. Most heads have fewer than 16, kept inline: no allocation per parse.
+using Fields = boost::container::small_vector<Header, 16>;
 
 enum class BodyKind {
   None,          // no body
@@ -32,7 +37,7 @@ struct Head {
   int status = 0;
   std::string_view reason;
   int versionMinor = 1; // HTTP/1.x
-  std::vector<Header> headers;
+  Fields headers;
   BodyKind body = BodyKind::None;
   uint64_t contentLength = 0;
   bool keepAlive = true;

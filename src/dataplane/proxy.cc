@@ -1441,26 +1441,27 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   }
   // Response head to the client: hop-by-hop fields dropped, our connection decision added.
   bool keep = clientKeepAlive && resp.body != http1::BodyKind::UntilClose && !worker_.draining();
+  http1::Fields fields;
+  responseFields(resp, *route, *chosen, corsResponse, fields);
   std::string out;
-  out.reserve(resp.headBytes + 64);
-  out.append("HTTP/1.1 ").append(std::to_string(resp.status)).append(" ").append(resp.reason).append("\r\n");
-  for (const auto& h : resp.headers) {
-    if (http1::isHopByHop(h.name)) {
-      continue;
+  if (Pipe* pipe = client_->pipe()) {
+    // An HTTP/2 stream takes the head as fields; only the body goes through as bytes.
+    if (!pipe->respond(resp.status, fields, resp.body, resp.contentLength)) {
+      up->stream.close();
+      upstream_ = nullptr;
+      co_return false;
     }
-    // ResponseHeaderModifier: set and remove replace what the backend sent (rule, then backend).
-    if (namedIn(route->responseHeaders, h.name) || namedIn(chosen->responseHeaders, h.name)) {
-      continue;
+  } else {
+    out.reserve(resp.headBytes + 64);
+    out.append("HTTP/1.1 ").append(std::to_string(resp.status)).append(" ").append(resp.reason).append("\r\n");
+    for (const auto& h : fields) {
+      out.append(h.name).append(": ").append(h.value).append("\r\n");
     }
-    out.append(h.name).append(": ").append(h.value).append("\r\n");
+    if (!keep) {
+      out.append("connection: close\r\n");
+    }
+    out.append("\r\n");
   }
-  appendMutation(out, route->responseHeaders);
-  appendMutation(out, chosen->responseHeaders);
-  out.append(corsResponse);
-  if (!keep) {
-    out.append("connection: close\r\n");
-  }
-  out.append("\r\n");
   bool upstreamReusable = resp.keepAlive;
   up->buf.consume(resp.headBytes);
   const auto responseEnd = co_await relayBody(up->stream, up->buf, *client_, resp.body, resp.contentLength, out);

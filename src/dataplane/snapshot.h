@@ -119,7 +119,7 @@ struct RequestView {
   std::string_view method;
   std::string_view path;  // target up to '?'
   std::string_view query; // after '?', may be empty
-  const std::vector<http1::Header>* headers = nullptr;
+  const http1::Fields* headers = nullptr;
 };
 
 // First route of `vhost` whose match accepts the request (routes are in precedence order).

@@ -161,6 +161,10 @@ public:
   virtual void shutdown() = 0; // the response is complete
   virtual void close() = 0;    // abort (RST_STREAM unless the response was complete)
   virtual SSL* ssl() = 0;      // the TLS connection the stream belongs to
+  // The response head, already parsed and with its final fields: HTTP/2 frames it as it is,
+  // instead of reading it back from HTTP/1.1 text. The body follows through write(), framed as
+  // `body` says (as the backend sent it). False when the stream is gone.
+  virtual bool respond(int status, const http1::Fields& fields, http1::BodyKind body, uint64_t contentLength) = 0;
 };
 
 class Stream {
@@ -178,6 +182,7 @@ public:
   SSL* ssl() { return pipe_ ? pipe_->ssl() : ssl_.get(); }
   bool isTls() const { return ssl_ != nullptr || (pipe_ && pipe_->ssl() != nullptr); }
   bool isPipe() const { return pipe_ != nullptr; }
+  Pipe* pipe() { return pipe_.get(); }
   // An HTTP/2 connection's TLS stream is handed over whole (ALPN h2).
   SSL* ownSsl() { return ssl_.get(); }
 

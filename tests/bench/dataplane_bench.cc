@@ -104,7 +104,7 @@ void BM_RouteMatch(benchmark::State& state) {
   std::vector<std::string> errors;
   auto snap = Snapshot::compile(c, 1, errors);
   const auto* vhost = snap->port("127.0.0.1:8080")->listenerFor("x")->vhostFor("x");
-  std::vector<http1::Header> headers;
+  http1::Fields headers;
   for (auto _ : state) {
     const auto* r = matchRoute(*vhost, {"GET", "/service-1/api/items", "", &headers});
     benchmark::DoNotOptimize(r);

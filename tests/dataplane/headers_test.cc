@@ -50,6 +50,27 @@ TEST(UpstreamHeadTest, HostlessRequestsGetTheFallbackAndUpgradesAreExplicit) {
   EXPECT_EQ(out.find("Upgrade: websocket"), std::string::npos) << "the client's hop-by-hop line is not copied";
 }
 
+TEST(ResponseFieldsTest, BackendFieldsThenRuleThenBackendRefModifiersThenGatewayLines) {
+  const std::string raw =
+      "HTTP/1.1 200 OK\r\nServer: nginx\r\nConnection: keep-alive\r\nX-Keep: original\r\n"
+      "X-Drop: secret\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\n\r\nok";
+  http1::Head resp;
+  ASSERT_EQ(http1::parseResponse(raw, 64 * 1024, "GET", resp).status, http1::ParseStatus::Done);
+  CompiledRoute route;
+  route.responseHeaders = ir::HeaderMutation{{{"x-keep", "replaced"}}, {{"X-Rule-Add", "r"}}, {"X-DROP"}};
+  ir::WeightedBackend backend;
+  backend.responseHeaders = ir::HeaderMutation{{{"X-Backend-Set", "b"}}, {}, {"server"}};
+  http1::Fields out;
+  responseFields(resp, route, backend, "access-control-allow-origin: https://app.example\r\nvary: Origin\r\n", out);
+  std::string joined;
+  for (const auto& f : out) {
+    joined.append(f.name).append("=").append(f.value).append(";");
+  }
+  EXPECT_EQ(joined,
+            "Content-Length=2;x-keep=replaced;X-Rule-Add=r;X-Backend-Set=b;"
+            "access-control-allow-origin=https://app.example;vary=Origin;");
+}
+
 TEST(UpstreamHeadTest, NamedInIsCaseInsensitive) {
   std::optional<ir::HeaderMutation> m = ir::HeaderMutation{{{"X-A", "1"}}, {}, {"x-b"}};
   EXPECT_TRUE(namedIn(m, "x-a"));

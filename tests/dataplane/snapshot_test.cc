@@ -54,9 +54,9 @@ TEST(SnapshotTest, SelectsVirtualHostAndRoute) {
   ASSERT_NE(g, nullptr);
   const ListenerView* l = g->listenerFor("a.example.com");
   ASSERT_NE(l, nullptr);
-  std::vector<http1::Header> none;
+  http1::Fields none;
   auto match = [&](const std::string& host, std::string_view method, std::string_view path,
-                   std::string_view query, const std::vector<http1::Header>& headers) -> std::string {
+                   std::string_view query, const http1::Fields& headers) -> std::string {
     const auto* vh = l->vhostFor(host);
     if (vh == nullptr) {
       return "<no vhost>";
@@ -69,7 +69,7 @@ TEST(SnapshotTest, SelectsVirtualHostAndRoute) {
   EXPECT_EQ(match("b.example.com", "GET", "/", "", none), "wild");
   EXPECT_EQ(match("deep.b.example.com", "GET", "/", "", none), "wild");
   EXPECT_EQ(match("example.com", "GET", "/", "", none), "any");
-  std::vector<http1::Header> canary{{"X-Env", "canary"}};
+  http1::Fields canary{{"X-Env", "canary"}};
   EXPECT_EQ(match("other", "POST", "/h", "a=1&v=2", canary), "header");
   EXPECT_EQ(match("other", "GET", "/h", "v=2", canary), "any");  // method differs
   EXPECT_EQ(match("other", "POST", "/h", "v=3", canary), "any"); // query differs
@@ -91,7 +91,7 @@ TEST(SnapshotTest, SegmentIndexKeepsPrecedenceAcrossSpecificAndAnyPathRoutes) {
   ASSERT_TRUE(errors.empty());
   const auto* v = snap->port("127.0.0.1:8080")->listenerFor("a.example.com")->vhostFor("a.example.com");
   ASSERT_NE(v, nullptr);
-  std::vector<http1::Header> none;
+  http1::Fields none;
   auto name = [&](std::string_view path) {
     const auto* r = matchRoute(*v, {"GET", path, "", &none});
     return r ? r->name : std::string("-");
@@ -132,9 +132,9 @@ TEST(SnapshotTest, RegularExpressionMatchesAreFullMatchesInRe2) {
   auto snap = Snapshot::compile(c, 1, errors);
   ASSERT_TRUE(errors.empty());
   const auto* vh = snap->port("127.0.0.1:8080")->listenerFor("x")->vhostFor("x");
-  std::vector<http1::Header> v1{{"X-Version", "v1"}};
-  std::vector<http1::Header> v3{{"X-Version", "v3"}};
-  auto name = [&](std::string_view path, std::string_view query, const std::vector<http1::Header>& h) {
+  http1::Fields v1{{"X-Version", "v1"}};
+  http1::Fields v3{{"X-Version", "v3"}};
+  auto name = [&](std::string_view path, std::string_view query, const http1::Fields& h) {
     const auto* r = matchRoute(*vh, {"GET", path, query, &h});
     return r ? r->name : "<none>";
   };

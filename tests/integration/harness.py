@@ -230,6 +230,7 @@ http {{
     location /hdr {{
       add_header X-Backend-Remove gone;
       add_header X-Backend-Keep original;
+      add_header X-Backend-Other kept;
       return 200 "uri=$request_uri host=$host add=$http_x_add set=$http_x_set remove=$http_x_remove";
     }}
   }}

@@ -22,6 +22,7 @@ spec:
     - type: ResponseHeaderModifier
       responseHeaderModifier:
         set: [{name: X-Backend-Keep, value: replaced}]
+        add: [{name: X-Gateway-Add, value: "yes"}]
         remove: [X-Backend-Remove]
     backendRefs: [{name: plain, port: 80}]
   - matches: [{path: {type: PathPrefix, value: /old}}]
@@ -51,8 +52,8 @@ spec:
 """
 
 
-def headers_of(url, port, host):
-    p = subprocess.run(["curl", "-sk", "-D-", "-o/dev/null", "--resolve", f"{host}:{port}:127.0.0.1", url],
+def headers_of(url, port, host, proto="--http2"):
+    p = subprocess.run(["curl", "-sk", proto, "-D-", "-o/dev/null", "--resolve", f"{host}:{port}:127.0.0.1", url],
                        capture_output=True, text=True)
     return p.stdout.lower()
 
@@ -70,9 +71,14 @@ class FiltersTest(unittest.TestCase):
             self.assertIn("set=from-gateway", body)
             self.assertIn("remove= ", body + " ")
             self.assertRegex(body, r"add=client(, ?added)?")
-            hdrs = headers_of(f"https://filters.example:{p}/hdr", p, "filters.example")
-            self.assertIn("x-backend-keep: replaced", hdrs)
-            self.assertNotIn("x-backend-remove", hdrs)
+            # The response modifier, over HTTP/1.1 and over HTTP/2 (whose head takes its own path).
+            for proto, status in (("--http1.1", "http/1.1 200"), ("--http2", "http/2 200")):
+                hdrs = headers_of(f"https://filters.example:{p}/hdr", p, "filters.example", proto)
+                self.assertTrue(hdrs.startswith(status), hdrs)
+                self.assertIn("x-backend-keep: replaced", hdrs)
+                self.assertNotIn("x-backend-remove", hdrs)
+                self.assertIn("x-backend-other: kept", hdrs)
+                self.assertIn("x-gateway-add: yes", hdrs)
             # URLRewrite: host and prefix replaced, query kept.
             code, body = get("/old/deeper?x=2")
             self.assertEqual(code, 200, body)
