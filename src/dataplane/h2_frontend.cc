@@ -1,9 +1,9 @@
 // HTTP/2 from clients (RFC 9113), over TLS with ALPN h2. nghttp2 (Debian's libnghttp2) does the
 // framing, HPACK, stream states and flow control; each request stream is then served by the same
-// request path as HTTP/1.1 (routing, filters, backends, timeouts, logs): the stream's request is
-// handed to it as an HTTP/1.1 message through a Pipe, and the HTTP/1.1 response it writes is
-// turned back into HEADERS and DATA frames. One code path for both protocols, at the price of
-// one extra head serialisation and parse per request.
+// request path as HTTP/1.1 (routing, filters, backends, timeouts, logs) through a Pipe. Heads
+// cross it parsed (the request head built from the stream's fields, the response head handed
+// back as fields); bodies cross it as bytes in HTTP/1.1 framing. Gantry's own short answers
+// (errors, redirects) come back as HTTP/1.1 text and are parsed here.
 #include <nghttp2/nghttp2.h>
 #include <spdlog/spdlog.h>
 
@@ -59,7 +59,7 @@ public:
   bool hasContentLength = false;
 
   // A regular field of the request; the pseudo-header fields came first (RFC 9113 section 8.3,
-  // enforced by nghttp2), so the HTTP/1.1 request line can be written before it.
+  // enforced by nghttp2), so :authority is known by then.
   void field(std::string_view n, std::string_view v);
   void start(bool endStream);
   void requestData(const uint8_t* data, size_t len);
@@ -79,6 +79,7 @@ public:
   void close() override;
   SSL* ssl() override;
   bool respond(int status, const http1::Fields& fields, http1::BodyKind body, uint64_t contentLength) override;
+  bool requestHead(http1::Head& head, std::string& error) override;
 
 private:
   void wake() {
@@ -94,10 +95,17 @@ private:
   Metrics* metrics_;
   Session* session_;
   int32_t id_;
-  void requestLine();
-  // request bytes (HTTP/1.1) not yet read by the request path
+  void addField(std::string_view n, std::string_view v);
+  // The regular fields, names and values back to back; views into it are taken in requestHead,
+  // once it no longer grows.
+  struct FieldAt {
+    size_t name, nameLen, value, valueLen;
+  };
+  std::string fieldText_;
+  boost::container::small_vector<FieldAt, 16> fieldsAt_;
+  bool bodyless_ = false; // END_STREAM came with the HEADERS
+  // request body bytes (HTTP/1.1-framed) not yet read by the request path
   std::string in_;
-  bool lineDone_ = false;
   std::string cookie_;
   bool inEnd_ = false;
   bool chunkedIn_ = false;
@@ -174,23 +182,14 @@ private:
 
 // --- H2Stream ------------------------------------------------------------------------------
 
-void H2Stream::requestLine() {
-  // RFC 9113 section 8.3.1: the request line from the pseudo-header fields; :authority stands for
-  // Host (a Host field alongside it is dropped).
-  in_.reserve(512);
-  in_.append(method).append(" ").append(path).append(" HTTP/1.1\r\n");
-  if (!authority.empty()) {
-    in_.append("host: ").append(authority).append("\r\n");
-  }
-  lineDone_ = true;
+void H2Stream::addField(std::string_view n, std::string_view v) {
+  fieldsAt_.push_back({fieldText_.size(), n.size(), fieldText_.size() + n.size(), v.size()});
+  fieldText_.append(n).append(v);
 }
 
 void H2Stream::field(std::string_view n, std::string_view v) {
-  if (!lineDone_) {
-    requestLine();
-  }
   if (n == "host" && !authority.empty()) {
-    return;
+    return; // RFC 9113 section 8.3.1: :authority stands for Host
   }
   if (n == "cookie") {
     // Section 8.2.3: split cookie fields are joined with "; " before going to HTTP/1.1.
@@ -198,24 +197,74 @@ void H2Stream::field(std::string_view n, std::string_view v) {
     return;
   }
   hasContentLength = hasContentLength || n == "content-length";
-  in_.append(n).append(": ").append(v).append("\r\n");
+  addField(n, v);
 }
 
 void H2Stream::start(bool endStream) {
-  if (!lineDone_) {
-    requestLine();
-  }
   if (!cookie_.empty()) {
-    in_.append("cookie: ").append(cookie_).append("\r\n");
-    cookie_ = std::string();
+    addField("cookie", cookie_);
   }
   if (!endStream && !hasContentLength) {
     chunkedIn_ = true; // a body of unknown length: chunked for the HTTP/1.1 side
-    in_.append("transfer-encoding: chunked\r\n");
+    addField("transfer-encoding", "chunked");
   }
-  // One request per pipe: the request path answers and ends instead of waiting for another.
-  in_.append("connection: close\r\n\r\n");
+  bodyless_ = endStream;
   inEnd_ = endStream;
+}
+
+bool H2Stream::requestHead(http1::Head& head, std::string& error) {
+  head.method = method;
+  head.target = path;
+  head.versionMinor = 1;
+  head.keepAlive = false; // one request per stream
+  head.headBytes = 0;     // nothing of the head is in the body bytes read() gives
+  // nghttp2 checks :path; the backend's request line must hold whatever it lets through.
+  for (char c : path) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) {
+      error = "invalid character in request target";
+      return false;
+    }
+  }
+  if (path.empty()) {
+    error = "empty request target";
+    return false;
+  }
+  size_t hosts = 0;
+  if (!authority.empty()) {
+    head.headers.push_back({"host", authority});
+    hosts++;
+  }
+  uint64_t length = 0;
+  for (const auto& f : fieldsAt_) {
+    std::string_view n(fieldText_.data() + f.name, f.nameLen);
+    std::string_view v(fieldText_.data() + f.value, f.valueLen);
+    head.headers.push_back({n, v});
+    // (Names arrive in lower case: RFC 9113 section 8.2.1, enforced by nghttp2.)
+    if (n == "host") {
+      hosts++;
+    } else if (n == "content-length") {
+      // nghttp2 admits one decimal value and holds the DATA to it (RFC 9113 section 8.1.1).
+      length = parseUint(v).value_or(0);
+    } else if (n == "expect" && iequals(v, "100-continue")) {
+      head.expectContinue = true;
+    }
+  }
+  if (hosts != 1) {
+    // RFC 9112 section 3.2, as for HTTP/1.1: exactly one Host. (nghttp2 already resets such a
+    // stream; this holds should its checks change.)
+    error = hosts == 0 ? "missing Host header" : "more than one Host header";
+    return false;
+  }
+  if (bodyless_) {
+    head.body = http1::BodyKind::None;
+  } else if (chunkedIn_) {
+    head.body = http1::BodyKind::Chunked;
+  } else {
+    head.body = length > 0 ? http1::BodyKind::ContentLength : http1::BodyKind::None;
+    head.contentLength = length;
+  }
+  return true;
 }
 
 void H2Stream::requestData(const uint8_t* data, size_t len) {
@@ -629,6 +678,9 @@ awaitable<void> Session::run() {
       {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kStreamWindow)},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(kMaxRequestHead)},
       {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+      // RFC 9218 section 2.1: no RFC 7540 dependency tree (deprecated by RFC 9113 section 5.3.2);
+      // streams are scheduled by RFC 9218 urgency instead, without a tree kept per stream.
+      {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
   };
   nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, sizeof settings / sizeof settings[0]);
   nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, 4 * kStreamWindow);

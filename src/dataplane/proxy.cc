@@ -517,7 +517,15 @@ awaitable<void> Connection::run() {
     http1::Head head;
     bool gotHead = false;
     bool closed = false;
-    while (!gotHead) {
+    if (Pipe* pipe = client_->pipe()) {
+      std::string error;
+      gotHead = pipe->requestHead(head, error);
+      if (!gotHead) {
+        co_await localReply(400, "bad request from " + peer_ + ": " + error, nullptr);
+        closed = true;
+      }
+    }
+    while (!gotHead && !closed) {
       head = http1::Head{};
       if (in_.size() > 0) {
         auto r = http1::parseRequest(in_.view(), kMaxRequestHead, head);
@@ -563,7 +571,7 @@ awaitable<void> Connection::run() {
       access_->target = head.target;
       access_->host = head.header("host");
     }
-    keepAlive = co_await handleRequest(head);
+    keepAlive = co_await handleRequest(head) && !client_->isPipe(); // a stream carries one request
     if (access_) {
       logAccess();
       access_.reset();

@@ -6,7 +6,7 @@ import struct
 
 DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 0, 1, 3, 4, 6, 7, 8, 9
 END_STREAM, ACK, END_HEADERS = 0x1, 0x1, 0x4
-NO_ERROR, REFUSED_STREAM, CANCEL, ENHANCE_YOUR_CALM = 0x0, 0x7, 0x8, 0xB
+NO_ERROR, PROTOCOL_ERROR, REFUSED_STREAM, CANCEL, ENHANCE_YOUR_CALM = 0x0, 0x1, 0x7, 0x8, 0xB
 
 
 def _integer(value, prefix_bits, first=0):
@@ -54,9 +54,11 @@ class Connection:
     def frame(kind, flags, stream, payload):
         return struct.pack("!I", len(payload))[1:] + bytes([kind, flags]) + struct.pack("!I", stream) + payload
 
-    def request_frame(self, stream, path="/", headers=()):
+    def request_frame(self, stream, path="/", headers=(), authority=True):
         """HEADERS (and CONTINUATION frames past 16 KiB) for a GET of `path`."""
-        block = b"\x82\x87" + _literal(4, path) + _literal(1, self.host)  # GET, https, :path, :authority
+        block = b"\x82\x87" + _literal(4, path)  # GET, https, :path
+        if authority:
+            block += _literal(1, self.host)
         for name, value in headers:
             block += _literal_new_name(name, value)
         chunks = [block[i:i + 16384] for i in range(0, len(block), 16384)]
@@ -106,6 +108,20 @@ class Connection:
 
     def close(self):
         self.sock.close()
+
+
+STATIC_STATUS = {0x88: 200, 0x89: 204, 0x8A: 206, 0x8B: 304, 0x8C: 400, 0x8D: 404, 0x8E: 500}
+
+
+def response(frames, stream):
+    """(status, body) of `stream` from frames read. The status is read from a fully indexed
+    :status (RFC 7541 appendix A: the static table has 200, 204, 206, 304, 400, 404 and 500),
+    which an encoder uses for these first in a header block; None for any other."""
+    body = b"".join(f[3] for f in frames if f[0] == DATA and f[2] == stream)
+    for kind, _, sid, payload in frames:
+        if kind == HEADERS and sid == stream:
+            return STATIC_STATUS.get(payload[0]), body
+    return None, body
 
 
 def goaway_error(frames):

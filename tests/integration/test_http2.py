@@ -149,6 +149,32 @@ class Http2Test(unittest.TestCase):
             self.assertEqual(body, b"slow answer")
             self.assertEqual(g.proc.wait(timeout=15), 0)
 
+    def test_the_request_head_is_built_from_the_stream_fields(self):
+        # RFC 9113 section 8.3.1: :authority stands for Host; without it, the Host field.
+        with Scenario(nginx_extra=EXTRA) as s:
+            c = h2raw.Connection(s.gantry.port)
+            self.addCleanup(c.close)
+            ended = lambda sid: lambda f: f[2] == sid and f[1] & h2raw.END_STREAM and f[0] in (h2raw.DATA, h2raw.HEADERS)
+            c.send(c.request_frame(1, "/echo", [("host", "ignored.example")]))
+            status, body = h2raw.response(c.frames_until(ended(1)), 1)
+            self.assertEqual(status, 200)
+            self.assertIn(b"host=frontend.com ", body)
+            c.send(c.request_frame(3, "/echo", [("host", "frontend.com")], authority=False))
+            status, body = h2raw.response(c.frames_until(ended(3)), 3)
+            self.assertEqual(status, 200)
+            self.assertIn(b"host=frontend.com ", body)
+            # Neither, or two Host fields: the stream is reset (PROTOCOL_ERROR), never served.
+            reset = lambda sid: lambda f: f[2] == sid and f[0] in (h2raw.RST_STREAM, h2raw.HEADERS)
+            for sid, fields in ((5, []), (7, [("host", "frontend.com"), ("host", "frontend.com")])):
+                c.send(c.request_frame(sid, "/echo", fields, authority=False))
+                frames = c.frames_until(reset(sid))
+                self.assertEqual([(f[0], f[3]) for f in frames if f[2] == sid],
+                                 [(h2raw.RST_STREAM, bytes([0, 0, 0, h2raw.PROTOCOL_ERROR]))])
+            # The connection is still good.
+            c.send(c.request_frame(9, "/cookie", [("cookie", "a=1"), ("cookie", "b=2")]))
+            status, body = h2raw.response(c.frames_until(ended(9)), 9)
+            self.assertEqual((status, body), (200, b"cookie=a=1; b=2 te= len="))
+
     def test_an_oversized_header_list_is_refused_and_the_connection_lives_on(self):
         with Scenario() as s:
             c = h2raw.Connection(s.gantry.port)
