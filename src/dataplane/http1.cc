@@ -437,15 +437,20 @@ size_t ChunkedDecoder::feed(std::string_view data, std::string* payloadOut) {
 }
 
 bool isHopByHop(std::string_view name) {
-  // Transfer-Encoding is relayed: chunked bodies are passed through byte for byte.
-  static constexpr std::string_view kNames[] = {"connection", "keep-alive", "proxy-connection",
-                                                "te", "upgrade"};
-  for (auto n : kNames) {
-    if (iequals(name, n)) {
-      return true;
-    }
+  // RFC 9110 section 7.6.1. Transfer-Encoding is relayed: chunked bodies pass through byte for
+  // byte. (By length first: most fields are none of these.)
+  switch (name.size()) {
+  case 2:
+    return iequals(name, "te");
+  case 7:
+    return iequals(name, "upgrade");
+  case 10:
+    return iequals(name, "connection") || iequals(name, "keep-alive");
+  case 16:
+    return iequals(name, "proxy-connection");
+  default:
+    return false;
   }
-  return false;
 }
 
 } // namespace gantry::dataplane::http1
