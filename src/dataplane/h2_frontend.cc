@@ -129,7 +129,7 @@ class Session : public std::enable_shared_from_this<Session>, public DrainListen
 public:
   Session(Worker& w, Stream stream, std::string portKey, std::string peer)
       : worker_(w), stream_(std::move(stream)), portKey_(std::move(portKey)), peer_(std::move(peer)),
-        idle_(w.context()) {}
+        idle_(w.context()), wake_(w.context()) {}
   ~Session() {
     if (session_ != nullptr) {
       nghttp2_session_del(session_);
@@ -153,6 +153,8 @@ public:
 
 private:
   struct Cb;
+  // Sends what nghttp2 has to send, for the whole life of the session: flush() wakes it. (One
+  // coroutine per session rather than one spawned per flush.)
   awaitable<void> writer();
   void touch();
   // Counts a client RST_STREAM; true when this second's budget is spent.
@@ -173,9 +175,11 @@ private:
   std::string peer_;
   nghttp2_session* session_ = nullptr;
   std::map<int32_t, std::shared_ptr<H2Stream>> streams_;
-  bool writing_ = false;
+  bool writerRunning_ = false;
+  bool writerWaiting_ = false;
   bool dead_ = false;
   asio::steady_timer idle_;
+  asio::steady_timer wake_; // the writer waits on it; cancel() wakes it
   std::chrono::steady_clock::time_point lastActivity_;
   friend class H2Stream;
 };
@@ -391,8 +395,8 @@ bool H2Stream::respond(int status, const http1::Fields& fields, http1::BodyKind 
 }
 
 bool H2Stream::submit(int status, const http1::Fields& fields, http1::BodyKind body, uint64_t contentLength) {
-  char statusText[4];
-  snprintf(statusText, sizeof statusText, "%03d", status);
+  const char statusText[3] = {static_cast<char>('0' + status / 100 % 10), static_cast<char>('0' + status / 10 % 10),
+                               static_cast<char>('0' + status % 10)}; // 100-999, as parsed
   // Lower-case names (RFC 9113 section 8.2) in one block that does not move while nva points
   // into it. (On the stack for the usual response; only a large head takes the heap.)
   size_t nameBytes = 0;
@@ -689,7 +693,8 @@ awaitable<void> Session::run() {
   } else {
     worker_.addDrainListener(weak_from_this());
   }
-  flush();
+  writerRunning_ = true;
+  asio::co_spawn(worker_.context(), writer(), asio::detached);
   touch();
   Buffer buf;
   error_code ec;
@@ -720,8 +725,9 @@ awaitable<void> Session::run() {
   for (auto& [id, st] : streams) {
     st->ended();
   }
-  // Let a writer in progress finish its batch (a GOAWAY), then close.
-  for (int i = 0; i < 50 && writing_; ++i) {
+  // Let the writer send what is left (a GOAWAY), then close.
+  wake_.cancel();
+  for (int i = 0; i < 50 && writerRunning_; ++i) {
     asio::steady_timer t(worker_.context(), std::chrono::milliseconds(10));
     co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
   }
@@ -748,14 +754,9 @@ awaitable<void> Session::run() {
 }
 
 void Session::flush() {
-  if (writing_ || session_ == nullptr) {
-    return;
+  if (writerWaiting_ && session_ != nullptr && nghttp2_session_want_write(session_) != 0) {
+    wake_.cancel();
   }
-  if (nghttp2_session_want_write(session_) == 0) {
-    return;
-  }
-  writing_ = true;
-  asio::co_spawn(worker_.context(), writer(), asio::detached);
 }
 
 awaitable<void> Session::writer() {
@@ -773,7 +774,15 @@ awaitable<void> Session::writer() {
       batch.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
     }
     if (batch.empty()) {
-      break;
+      if (dead_) {
+        break;
+      }
+      writerWaiting_ = true;
+      wake_.expires_at(std::chrono::steady_clock::time_point::max());
+      error_code woken; // operation_aborted: flush() cancelled the wait
+      co_await wake_.async_wait(asio::redirect_error(use_awaitable, woken));
+      writerWaiting_ = false;
+      continue;
     }
     co_await stream_.writeAll(asio::buffer(batch), ec);
     if (ec) {
@@ -783,7 +792,7 @@ awaitable<void> Session::writer() {
     }
     lastActivity_ = std::chrono::steady_clock::now();
   }
-  writing_ = false;
+  writerRunning_ = false;
 }
 
 // Idle connections (no open stream for 5 min) get a GOAWAY and are closed.
