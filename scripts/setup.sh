@@ -9,7 +9,7 @@ PACKAGES=(
   libssl-dev libboost-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libre2-dev libnghttp2-dev libmimalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   openssl curl nginx-light python3 procps
-  wrk haproxy nghttp2-client
+  wrk haproxy nghttp2-client valgrind
 )
 
 missing=()
