@@ -24,6 +24,21 @@ TEST(StringsTest, TrimAndSplit) {
   EXPECT_FALSE(iequals("Content-Length", "content-lengt"));
 }
 
+TEST(StringsTest, IequalsFoldsLettersOnly) {
+  // Against a plain per-byte lower-casing, over every pair of bytes.
+  for (int x = 0; x < 256; ++x) {
+    for (int y = 0; y < 256; ++y) {
+      const char a[2] = {'k', static_cast<char>(x)};
+      const char b[2] = {'K', static_cast<char>(y)};
+      const bool want = asciiLower(static_cast<char>(x)) == asciiLower(static_cast<char>(y));
+      ASSERT_EQ(iequals(std::string_view(a, 2), std::string_view(b, 2)), want) << x << " " << y;
+    }
+  }
+  EXPECT_FALSE(iequals("@", "`")); // 0x40 and 0x60 differ by the case bit but are not letters
+  EXPECT_FALSE(iequals("[", "{"));
+  EXPECT_TRUE(iequals("X-Request-ID", "x-request-id"));
+}
+
 TEST(StringsTest, SplitViewGivesWhatSplitGives) {
   for (std::string_view s : {"", "a", "a,,b", ",", "a,b,", ",a", "gzip, chunked"}) {
     std::vector<std::string_view> walked;
