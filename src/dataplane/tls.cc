@@ -190,6 +190,10 @@ SslCtxPtr makeClientContext(const ir::UpstreamTls& tls, std::string& error) {
     return nullptr;
   }
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  // A backend connection is busy or pooled for the next request: it keeps its record buffers
+  // rather than freeing and allocating them with every record (client connections, which may sit
+  // idle for long, give theirs back).
+  SSL_CTX_clear_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
   static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   SSL_CTX_set_alpn_protos(ctx.get(), kHttp11, sizeof kHttp11);
   return ctx;
