@@ -39,16 +39,14 @@ constexpr std::array<uint8_t, 256> makeClasses() {
 }
 constexpr std::array<uint8_t, 256> kClasses = makeClasses();
 
-bool allOf(std::string_view s, uint8_t cls) {
+bool isToken(std::string_view s) {
   for (char c : s) {
-    if ((kClasses[static_cast<unsigned char>(c)] & cls) == 0) {
+    if ((kClasses[static_cast<unsigned char>(c)] & kTchar) == 0) {
       return false;
     }
   }
-  return true;
+  return !s.empty();
 }
-
-bool isToken(std::string_view s) { return !s.empty() && allOf(s, kTchar); }
 
 ParseResult fail(int status, std::string why) {
   return {ParseStatus::Error, status, std::move(why)};
