@@ -78,7 +78,7 @@ public:
   void shutdown() override;
   void close() override;
   SSL* ssl() override;
-  bool respond(int status, const http1::Fields& fields, http1::BodyKind body, uint64_t contentLength) override;
+  bool respond(int status, std::span<const http1::Header> fields, http1::BodyKind body, uint64_t contentLength) override;
   bool requestHead(http1::Head& head, std::string& error) override;
 
 private:
@@ -88,7 +88,7 @@ private:
   }
   bool responseHead();
   // Submits HEADERS for a final response (and the DATA provider when a body follows).
-  bool submit(int status, const http1::Fields& fields, http1::BodyKind body, uint64_t contentLength);
+  bool submit(int status, std::span<const http1::Header> fields, http1::BodyKind body, uint64_t contentLength);
   void responseBody(std::string_view bytes);
   void finishResponse();
 
@@ -235,6 +235,7 @@ bool H2Stream::requestHead(http1::Head& head, std::string& error) {
     return false;
   }
   size_t hosts = 0;
+  head.headers.reserve(fieldsAt_.size() + 1);
   if (!authority.empty()) {
     head.headers.push_back({"host", authority});
     hosts++;
@@ -386,7 +387,7 @@ bool H2Stream::responseHead() {
   }
 }
 
-bool H2Stream::respond(int status, const http1::Fields& fields, http1::BodyKind body, uint64_t contentLength) {
+bool H2Stream::respond(int status, std::span<const http1::Header> fields, http1::BodyKind body, uint64_t contentLength) {
   if (closed_ || session_ == nullptr || headDone_) {
     return false;
   }
@@ -394,7 +395,7 @@ bool H2Stream::respond(int status, const http1::Fields& fields, http1::BodyKind 
   return submit(status, fields, body, contentLength);
 }
 
-bool H2Stream::submit(int status, const http1::Fields& fields, http1::BodyKind body, uint64_t contentLength) {
+bool H2Stream::submit(int status, std::span<const http1::Header> fields, http1::BodyKind body, uint64_t contentLength) {
   const char statusText[3] = {static_cast<char>('0' + status / 100 % 10), static_cast<char>('0' + status / 10 % 10),
                                static_cast<char>('0' + status % 10)}; // 100-999, as parsed
   // Lower-case names (RFC 9113 section 8.2) in one block that does not move while nva points

@@ -61,7 +61,7 @@ void appendMutation(std::string& out, const std::optional<ir::HeaderMutation>& m
 
 namespace {
 
-void addMutation(http1::Fields& out, const std::optional<ir::HeaderMutation>& m) {
+void addMutation(http1::FieldList& out, const std::optional<ir::HeaderMutation>& m) {
   if (!m) {
     return;
   }
@@ -76,7 +76,7 @@ void addMutation(http1::Fields& out, const std::optional<ir::HeaderMutation>& m)
 } // namespace
 
 void responseFields(const http1::Head& resp, const CompiledRoute& route, const ir::WeightedBackend& backend,
-                    std::string_view extraLines, http1::Fields& out) {
+                    std::string_view extraLines, http1::FieldList& out) {
   for (const auto& h : resp.headers) {
     // ResponseHeaderModifier: set and remove replace what the backend sent (rule, then backend).
     if (http1::isHopByHop(h.name) || namedIn(route.responseHeaders, h.name) ||

@@ -29,7 +29,7 @@ void appendMutation(std::string& out, const std::optional<ir::HeaderMutation>& m
 // modifiers' own (rule, then backendRef), then `extraLines` ("name: value\r\n" lines of Gantry's
 // own, such as CORS). The views point into `resp`, the route and `extraLines`.
 void responseFields(const http1::Head& resp, const CompiledRoute& route, const ir::WeightedBackend& backend,
-                    std::string_view extraLines, http1::Fields& out);
+                    std::string_view extraLines, http1::FieldList& out);
 // The HTTP/1.1 head for the backend: URLRewrite applied, hop-by-hop fields (and those the
 // Connection field names) dropped, RequestHeaderModifier of the rule then of the backendRef,
 // forwarding fields.

@@ -67,6 +67,9 @@ ParseResult parseFields(std::string_view block, Head& head, bool isRequest) {
   bool connClose = false;
   bool connKeepAlive = false;
   // One pass over each line: name, colon, optional whitespace, value, CRLF (RFC 9112 section 5).
+  if (head.headers.capacity() == 0) {
+    head.headers.reserve(16); // one allocation for the usual head
+  }
   const char* p = block.data();
   const size_t n = block.size();
   auto cls = [p](size_t i) { return kClasses[static_cast<unsigned char>(p[i])]; };

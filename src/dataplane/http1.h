@@ -19,8 +19,11 @@ struct Header {
   std::string_view value; // leading/trailing whitespace removed
 };
 
-// A head's fields. Most heads have fewer than 16, kept inline: no allocation per parse.
-using Fields = boost::container::small_vector<Header, 16>;
+// A head's fields. On the heap: a keep-alive connection waiting for its next request keeps a head
+// in its coroutine frame, and an idle connection should not carry room for fields it has not got.
+using Fields = std::vector<Header>;
+// A list of fields built for one request (the response's final fields): kept inline for up to 16.
+using FieldList = boost::container::small_vector<Header, 16>;
 
 enum class BodyKind {
   None,          // no body

@@ -1449,12 +1449,12 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   }
   // Response head to the client: hop-by-hop fields dropped, our connection decision added.
   bool keep = clientKeepAlive && resp.body != http1::BodyKind::UntilClose && !worker_.draining();
-  http1::Fields fields;
+  http1::FieldList fields;
   responseFields(resp, *route, *chosen, corsResponse, fields);
   std::string out;
   if (Pipe* pipe = client_->pipe()) {
     // An HTTP/2 stream takes the head as fields; only the body goes through as bytes.
-    if (!pipe->respond(resp.status, fields, resp.body, resp.contentLength)) {
+    if (!pipe->respond(resp.status, {fields.data(), fields.size()}, resp.body, resp.contentLength)) {
       up->stream.close();
       upstream_ = nullptr;
       co_return false;

@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -164,7 +165,7 @@ public:
   // The response head, already parsed and with its final fields: HTTP/2 frames it as it is,
   // instead of reading it back from HTTP/1.1 text. The body follows through write(), framed as
   // `body` says (as the backend sent it). False when the stream is gone.
-  virtual bool respond(int status, const http1::Fields& fields, http1::BodyKind body, uint64_t contentLength) = 0;
+  virtual bool respond(int status, std::span<const http1::Header> fields, http1::BodyKind body, uint64_t contentLength) = 0;
   // The request head, built from the stream's fields rather than parsed from HTTP/1.1 text: true
   // with `head` set (its views live as long as the pipe), or false with the cause of a 400.
   // read() then gives only the body, HTTP/1.1-framed as `head.body` says.

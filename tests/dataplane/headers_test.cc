@@ -60,7 +60,7 @@ TEST(ResponseFieldsTest, BackendFieldsThenRuleThenBackendRefModifiersThenGateway
   route.responseHeaders = ir::HeaderMutation{{{"x-keep", "replaced"}}, {{"X-Rule-Add", "r"}}, {"X-DROP"}};
   ir::WeightedBackend backend;
   backend.responseHeaders = ir::HeaderMutation{{{"X-Backend-Set", "b"}}, {}, {"server"}};
-  http1::Fields out;
+  http1::FieldList out;
   responseFields(resp, route, backend, "access-control-allow-origin: https://app.example\r\nvary: Origin\r\n", out);
   std::string joined;
   for (const auto& f : out) {
