@@ -465,6 +465,21 @@ def main():
                 vals = [r[key]["us_per_req"] for r in results[n]]
                 parts.append(f"{n} {(max(vals) - min(vals)) / statistics.median(vals) * 100:.0f}%")
             print(f"  {label}: " + ", ".join(parts))
+        if "gantry" in results and peers:
+            # Gantry against each peer round by round (they ran minutes apart, so a drift of the
+            # machine between rounds cancels): the median and the range of those ratios.
+            print("\nCPU ratio gantry/peer taken in each round, median [lowest - highest]:")
+            for label, key in cpu_rows:
+                if key not in results["gantry"][0]:
+                    continue
+                parts = []
+                for p in peers:
+                    if key not in results[p][0]:
+                        continue
+                    ratios = [g[key]["us_per_req"] / q[key]["us_per_req"]
+                              for g, q in zip(results["gantry"], results[p])]
+                    parts.append(f"{p} {statistics.median(ratios):.2f} [{min(ratios):.2f} - {max(ratios):.2f}]")
+                print(f"  {label}: " + ", ".join(parts))
 
 
 if __name__ == "__main__":
