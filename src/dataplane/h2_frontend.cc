@@ -90,7 +90,6 @@ private:
   // Submits HEADERS for a final response (and the DATA provider when a body follows).
   bool submit(int status, std::span<const http1::Header> fields, http1::BodyKind body, uint64_t contentLength);
   void responseBody(std::string_view bytes);
-  void finishResponse();
 
   Metrics* metrics_;
   Session* session_;

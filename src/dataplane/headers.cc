@@ -75,9 +75,9 @@ void addMutation(http1::FieldList& out, const std::optional<ir::HeaderMutation>&
 
 } // namespace
 
-void responseFields(const http1::Head& resp, const CompiledRoute& route, const ir::WeightedBackend& backend,
-                    std::string_view extraLines, http1::FieldList& out) {
-  for (const auto& h : resp.headers) {
+void responseFields(std::span<const http1::Header> backendFields, const CompiledRoute& route,
+                    const ir::WeightedBackend& backend, std::string_view extraLines, http1::FieldList& out) {
+  for (const auto& h : backendFields) {
     // ResponseHeaderModifier: set and remove replace what the backend sent (rule, then backend).
     if (http1::isHopByHop(h.name) || namedIn(route.responseHeaders, h.name) ||
         namedIn(backend.responseHeaders, h.name)) {
@@ -94,6 +94,12 @@ void responseFields(const http1::Head& resp, const CompiledRoute& route, const i
     if (auto colon = line.find(": "); colon != std::string_view::npos) {
       out.push_back({line.substr(0, colon), line.substr(colon + 2)});
     }
+  }
+}
+
+void appendFields(std::string& out, std::span<const http1::Header> fields) {
+  for (const auto& h : fields) {
+    out.append(h.name).append(": ").append(h.value).append("\r\n");
   }
 }
 

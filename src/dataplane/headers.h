@@ -3,6 +3,7 @@
 // ResponseHeaderModifier (Gateway API spec 2.1). Pure string work, apart from the connection, so
 // that it can be tested and measured on its own.
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -27,9 +28,11 @@ void appendMutation(std::string& out, const std::optional<ir::HeaderMutation>& m
 // The fields of the response the client gets: the backend's without hop-by-hop ones and without
 // those the rule's or the backendRef's ResponseHeaderModifier sets or removes, then the
 // modifiers' own (rule, then backendRef), then `extraLines` ("name: value\r\n" lines of Gantry's
-// own, such as CORS). The views point into `resp`, the route and `extraLines`.
-void responseFields(const http1::Head& resp, const CompiledRoute& route, const ir::WeightedBackend& backend,
-                    std::string_view extraLines, http1::FieldList& out);
+// own, such as CORS). The views point into `backendFields`, the route and `extraLines`.
+void responseFields(std::span<const http1::Header> backendFields, const CompiledRoute& route,
+                    const ir::WeightedBackend& backend, std::string_view extraLines, http1::FieldList& out);
+// Appends "name: value\r\n" for each field.
+void appendFields(std::string& out, std::span<const http1::Header> fields);
 // The HTTP/1.1 head for the backend: URLRewrite applied, hop-by-hop fields (and those the
 // Connection field names) dropped, RequestHeaderModifier of the rule then of the backendRef,
 // forwarding fields.

@@ -6,6 +6,7 @@
 // in the head, obs-fold). Debian 12 packages no llhttp or picohttpparser.
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,8 @@ struct Header {
 using Fields = std::vector<Header>;
 // A list of fields built for one request (the response's final fields): kept inline for up to 16.
 using FieldList = boost::container::small_vector<Header, 16>;
+// (Boost 1.74's small_vector does not convert to std::span by itself.)
+inline std::span<const Header> asSpan(const FieldList& fields) { return {fields.data(), fields.size()}; }
 
 enum class BodyKind {
   None,          // no body

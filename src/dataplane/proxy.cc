@@ -966,20 +966,17 @@ awaitable<Connection::H2cOutcome> Connection::forwardH2c(const H2cExchange& x) {
       out.clear();
       const int status = s.status();
       out.append("HTTP/1.1 ").append(std::to_string(status)).append(" ").append(reasonPhrase(status)).append("\r\n");
-      bool hasLength = false;
+      http1::FieldList backendFields; // the framing is ours: no transfer-encoding from HTTP/2
       for (const auto& [n, v] : s.responseHeaders()) {
-        if (http1::isHopByHop(n) || iequals(n, "transfer-encoding")) {
-          continue;
+        if (!iequals(n, "transfer-encoding")) {
+          backendFields.push_back({n, v});
         }
-        if (namedIn(x.route.responseHeaders, n) || namedIn(x.backend.responseHeaders, n)) {
-          continue;
-        }
-        hasLength = hasLength || iequals(n, "content-length");
-        out.append(n).append(": ").append(v).append("\r\n");
       }
-      appendMutation(out, x.route.responseHeaders);
-      appendMutation(out, x.backend.responseHeaders);
-      out.append(x.corsResponse);
+      http1::FieldList fields;
+      responseFields(http1::asSpan(backendFields), x.route, x.backend, x.corsResponse, fields);
+      const bool hasLength = std::any_of(fields.begin(), fields.end(),
+                                         [](const http1::Header& h) { return iequals(h.name, "content-length"); });
+      appendFields(out, http1::asSpan(fields));
       // RFC 9112 section 6.3: no body for HEAD, 1xx, 204 and 304.
       bodyless = x.method == "HEAD" || status == 204 || status == 304;
       chunked = !bodyless && !hasLength;
@@ -1450,11 +1447,11 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   // Response head to the client: hop-by-hop fields dropped, our connection decision added.
   bool keep = clientKeepAlive && resp.body != http1::BodyKind::UntilClose && !worker_.draining();
   http1::FieldList fields;
-  responseFields(resp, *route, *chosen, corsResponse, fields);
+  responseFields(resp.headers, *route, *chosen, corsResponse, fields);
   std::string out;
   if (Pipe* pipe = client_->pipe()) {
     // An HTTP/2 stream takes the head as fields; only the body goes through as bytes.
-    if (!pipe->respond(resp.status, {fields.data(), fields.size()}, resp.body, resp.contentLength)) {
+    if (!pipe->respond(resp.status, http1::asSpan(fields), resp.body, resp.contentLength)) {
       up->stream.close();
       upstream_ = nullptr;
       co_return false;
@@ -1462,9 +1459,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   } else {
     out.reserve(resp.headBytes + 64);
     out.append("HTTP/1.1 ").append(std::to_string(resp.status)).append(" ").append(resp.reason).append("\r\n");
-    for (const auto& h : fields) {
-      out.append(h.name).append(": ").append(h.value).append("\r\n");
-    }
+    appendFields(out, http1::asSpan(fields));
     if (!keep) {
       out.append("connection: close\r\n");
     }

@@ -223,9 +223,6 @@ void Server::start() {
 
 namespace {
 
-// A listening socket with SO_REUSEPORT: every worker gets its own on the same address:port and
-// the kernel spreads connections across them.
-// `addressUnusable` tells an address this machine does not have (EADDRNOTAVAIL) from a port in use.
 // True when some socket already listens on `ep`. SO_REUSEPORT lets any process of the same user
 // join a port and take a share of its connections; a listener without it (and with SO_REUSEADDR,
 // so a closed connection's TIME_WAIT does not count) cannot bind while anyone listens there.
@@ -241,7 +238,10 @@ bool listenedOnElsewhere(const tcp::endpoint& ep) {
   return inUse;
 }
 
-// `probe`: first refuse a port another process listens on, instead of sharing it.
+// A listening socket with SO_REUSEPORT: every worker gets its own on the same address:port and
+// the kernel spreads connections across them. `probe`: first refuse a port another process
+// listens on, instead of sharing it. `addressUnusable` tells an address this machine does not
+// have (EADDRNOTAVAIL) from a port in use.
 int openListener(const std::string& address, uint16_t port, bool probe, std::string& error,
                  bool& addressUnusable) {
   error_code ec;
@@ -251,17 +251,16 @@ int openListener(const std::string& address, uint16_t port, bool probe, std::str
     error = "invalid address " + address;
     return -1;
   }
+  tcp::endpoint ep(addr, port);
+  if (probe && listenedOnElsewhere(ep)) {
+    error = "bind " + address + ":" + std::to_string(port) + ": " + strerror(EADDRINUSE) +
+            " (another process listens there; Gantry does not share a port with it)";
+    return -1;
+  }
   int family = addr.is_v6() ? AF_INET6 : AF_INET;
   int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     error = std::string("socket: ") + strerror(errno);
-    return -1;
-  }
-  tcp::endpoint ep(addr, port);
-  if (probe && listenedOnElsewhere(ep)) {
-    ::close(fd);
-    error = "bind " + address + ":" + std::to_string(port) + ": " + strerror(EADDRINUSE) +
-            " (another process listens there; Gantry does not share a port with it)";
     return -1;
   }
   int one = 1;

@@ -28,7 +28,6 @@ bool commonSetup(SSL_CTX* ctx, std::string& error) {
     error = "cannot apply the TLS policy: " + sslError();
     return false;
   }
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   return true;
 }
 
@@ -149,6 +148,8 @@ SslCtxPtr makeServerContext(const ir::CertificateKeyPair& cert, std::string& err
   // One TLS 1.3 session ticket per handshake (OpenSSL sends two by default, for clients that open
   // parallel connections): half the ticket encryption and one record less per handshake.
   SSL_CTX_set_num_tickets(ctx.get(), 1);
+  // A client connection may sit idle for minutes: between records it gives its buffers back.
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_alpn_select_cb(ctx.get(), selectAlpn, nullptr);
   return ctx;
 }
@@ -190,10 +191,8 @@ SslCtxPtr makeClientContext(const ir::UpstreamTls& tls, std::string& error) {
     return nullptr;
   }
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-  // A backend connection is busy or pooled for the next request: it keeps its record buffers
-  // rather than freeing and allocating them with every record (client connections, which may sit
-  // idle for long, give theirs back).
-  SSL_CTX_clear_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
+  // (Record buffers are kept: a backend connection is busy or pooled for the next request, and
+  // freeing and allocating them with every record costs more than they weigh.)
   static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   SSL_CTX_set_alpn_protos(ctx.get(), kHttp11, sizeof kHttp11);
   return ctx;

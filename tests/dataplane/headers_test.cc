@@ -61,7 +61,7 @@ TEST(ResponseFieldsTest, BackendFieldsThenRuleThenBackendRefModifiersThenGateway
   ir::WeightedBackend backend;
   backend.responseHeaders = ir::HeaderMutation{{{"X-Backend-Set", "b"}}, {}, {"server"}};
   http1::FieldList out;
-  responseFields(resp, route, backend, "access-control-allow-origin: https://app.example\r\nvary: Origin\r\n", out);
+  responseFields(resp.headers, route, backend, "access-control-allow-origin: https://app.example\r\nvary: Origin\r\n", out);
   std::string joined;
   for (const auto& f : out) {
     joined.append(f.name).append("=").append(f.value).append(";");
