@@ -16,6 +16,8 @@ import collections
 import os
 import re
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -28,10 +30,33 @@ import harness  # noqa: E402
 import run  # noqa: E402
 
 SMALL, LARGE = 500, 4500
+SMALL_CONNS, LARGE_CONNS = 50, 450
 
 
-def load(scenario, port, requests):
+def connections(port, count, ca, resume):
+    """`count` new TLS connections with one HTTP/1.0 request each, as `openssl s_time` makes them;
+    with `resume`, each offers the session ticket the one before received."""
+    ctx = ssl.create_default_context(cafile=ca)
+    session = None
+    for _ in range(count):
+        with socket.create_connection(("127.0.0.1", port)) as raw:
+            with ctx.wrap_socket(raw, server_hostname="frontend.com", session=session) as s:
+                s.sendall(b"GET / HTTP/1.0\r\nHost: frontend.com\r\n\r\n")
+                answer = b""
+                while chunk := s.recv(65536):
+                    answer += chunk
+                if not answer.startswith(b"HTTP/1.1 200"):
+                    raise RuntimeError(f"unexpected answer: {answer[:80]!r}")
+                if resume:
+                    if session is not None and not s.session_reused:
+                        raise RuntimeError("the session was not resumed")
+                    session = s.session
+
+
+def load(scenario, port, requests, ca):
     url = f"https://127.0.0.1:{port}/"
+    if scenario in ("full", "resumed"):
+        return connections(port, requests, ca, resume=scenario == "resumed")
     if scenario == "h2":  # as bench/run.py: 5 connections x 10 streams
         cmd = ["h2load", "-c5", "-m10", "-n", str(requests), url]
     else:  # keep-alive HTTP/1.1, 50 connections
@@ -59,10 +84,14 @@ def by_object(path):
     return counts
 
 
+def sizes(scenario):
+    return (SMALL_CONNS, LARGE_CONNS) if scenario in ("full", "resumed") else (SMALL, LARGE)
+
+
 def measure(env, gantry, scenario, workdir):
     """Per-object instruction counts of one batch size, for SMALL and LARGE."""
     results = {}
-    for requests in (SMALL, LARGE):
+    for requests in sizes(scenario):
         out = os.path.join(workdir, f"callgrind-{scenario}-{requests}.out")
         wrapper = os.path.join(workdir, "under-callgrind.sh")
         with open(wrapper, "w") as f:
@@ -71,7 +100,7 @@ def measure(env, gantry, scenario, workdir):
         harness.GANTRY = wrapper
         proc, port, stop, _ = run.start_gantry(env, 1)
         try:
-            load(scenario, port, requests)
+            load(scenario, port, requests, env.certs.ca)
         finally:
             stop()
         for _ in range(100):  # callgrind writes its file as the process exits
@@ -85,7 +114,9 @@ def measure(env, gantry, scenario, workdir):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--gantry", default=os.path.join(HERE, "..", "build", "src", "gantry"))
-    ap.add_argument("--scenarios", nargs="+", default=["h2", "ka"], choices=["h2", "ka"])
+    ap.add_argument("--scenarios", nargs="+", default=["h2", "ka"], choices=["h2", "ka", "full", "resumed"])
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the callgrind files (their folder is printed) for callgrind_annotate")
     args = ap.parse_args()
     for tool in ("valgrind", "callgrind_annotate", "h2load"):
         if shutil.which(tool) is None:
@@ -96,16 +127,22 @@ def main():
     try:
         for scenario in args.scenarios:
             counts = measure(env, gantry, scenario, tmp)
-            per = {k: (counts[LARGE][k] - counts[SMALL].get(k, 0)) / (LARGE - SMALL) for k in counts[LARGE]}
+            small, large = sizes(scenario)
+            per = {k: (counts[large][k] - counts[small].get(k, 0)) / (large - small) for k in counts[large]}
             total = sum(per.values())
-            label = "HTTP/2 (5 conns x 10 streams)" if scenario == "h2" else "keep-alive HTTP/1.1 (50 conns)"
-            print(f"{label}: {total:,.0f} user-space instructions per request")
+            label = {"h2": "HTTP/2 (5 conns x 10 streams)", "ka": "keep-alive HTTP/1.1 (50 conns)",
+                     "full": "new TLS connection, full handshake", "resumed": "new TLS connection, resumed session"}
+            unit = "connection" if scenario in ("full", "resumed") else "request"
+            print(f"{label[scenario]}: {total:,.0f} user-space instructions per {unit}")
             for k, v in sorted(per.items(), key=lambda kv: -kv[1])[:8]:
                 if v >= 0.5:
                     print(f"  {k:24s} {v:8,.0f}  {100 * v / total:4.1f}%")
     finally:
         env.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if args.keep:
+            print(f"callgrind files kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

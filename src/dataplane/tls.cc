@@ -1,12 +1,17 @@
 #include "dataplane/tls.h"
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include <cstring>
 #include <ctime>
 
 #include "common/strings.h"
+#include "dataplane/ticket_keys.h"
 #include "pki/pki.h"
 
 namespace gantry::dataplane::tls {
@@ -129,6 +134,49 @@ int selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const uns
   return SSL_TLSEXT_ERR_NOACK; // no ALPN agreement: carry on with HTTP/1.1
 }
 
+// Seals and opens session tickets with the process's key ring (RFC 5077 section 4's layout, which
+// OpenSSL builds: key name, IV, AES-256-CBC, HMAC-SHA256). Any trouble means "no ticket" or "not
+// resumable", never a failed handshake. The cipher is fetched once; OpenSSL's own ticket code
+// fetches it for every ticket.
+int ticketKeyCallback(SSL*, unsigned char name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
+                      EVP_MAC_CTX* mac, int seal) {
+  static EVP_CIPHER* const aes = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
+  if (aes == nullptr) {
+    return 0;
+  }
+  auto& ring = processTicketKeys();
+  const auto now = TicketKeyRing::Clock::now();
+  TicketKey key;
+  int result = 1;
+  if (seal == 1) {
+    if (!ring.sealing(now, key) || RAND_bytes(iv, EVP_CIPHER_get_iv_length(aes)) != 1) {
+      return 0;
+    }
+    std::memcpy(name, key.name.data(), key.name.size());
+    if (EVP_EncryptInit_ex(cipher, aes, nullptr, key.aesKey.data(), iv) != 1) {
+      result = 0;
+    }
+  } else {
+    const auto found = ring.find(name, now, key);
+    if (found == TicketKeyRing::Found::No) {
+      return 0; // unknown or expired key: a full handshake
+    }
+    result = found == TicketKeyRing::Found::Current ? 1 : 2; // 2: renew under the current key
+    if (EVP_DecryptInit_ex(cipher, aes, nullptr, key.aesKey.data(), iv) != 1) {
+      result = 0;
+    }
+  }
+  char digest[] = "SHA256";
+  const OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, key.hmacKey.data(), key.hmacKey.size()),
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+  if (result != 0 && EVP_MAC_CTX_set_params(mac, params) != 1) {
+    result = 0;
+  }
+  OPENSSL_cleanse(&key, sizeof key);
+  return result;
+}
+
 } // namespace
 
 SslCtxPtr makeServerContext(const ir::CertificateKeyPair& cert, std::string& error) {
@@ -142,9 +190,12 @@ SslCtxPtr makeServerContext(const ir::CertificateKeyPair& cert, std::string& err
   SSL_CTX_set_options(ctx.get(), SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
   // Resumption by stateless tickets (RFC 8446 section 4.6.1; RFC 5077 for TLS 1.2): the session
   // travels in the ticket, so nothing is stored here — no cache insert per handshake, no periodic
-  // flush, no memory held per client. (Clients resume on any worker: they share this context.)
+  // flush, no memory held per client. The tickets are sealed with the process's keys, so they
+  // resume on any worker and across configuration snapshots (ticket_keys.h).
   SSL_CTX_set_session_cache_mode(ctx.get(), SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL_STORE |
                                                 SSL_SESS_CACHE_NO_AUTO_CLEAR);
+  SSL_CTX_set_timeout(ctx.get(), kTicketLifetimeSeconds); // the lifetime a ticket states
+  SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx.get(), ticketKeyCallback);
   // One TLS 1.3 session ticket per handshake (OpenSSL sends two by default, for clients that open
   // parallel connections): half the ticket encryption and one record less per handshake.
   SSL_CTX_set_num_tickets(ctx.get(), 1);
@@ -164,9 +215,23 @@ bool configureClientValidation(SSL_CTX* ctx, const ir::Listener::ClientValidatio
     return false;
   }
   SSL_CTX_set_client_CA_list(ctx, names); // RFC 8446 section 4.2.4: certificate_authorities
-  // Sessions of a context that verifies clients need an ID context, or resumption fails.
-  static const unsigned char kContext[] = "gantry-frontend-validation";
-  SSL_CTX_set_session_id_context(ctx, kContext, sizeof kContext - 1);
+  // Sessions of a context that verifies clients need an ID context, or resumption fails. It is a
+  // digest of the validation itself: ticket keys are the process's, and a session whose client
+  // certificate was checked against other CAs (another port, or before the bundle changed) must
+  // not resume here; OpenSSL resumes only a session of the same ID context.
+  std::string what = validation.insecureFallback ? "gantry-frontend-validation/insecure-fallback"
+                                                 : "gantry-frontend-validation/valid-only";
+  for (const auto& pem : validation.caPems) {
+    what += '\0';
+    what += pem;
+  }
+  unsigned char context[EVP_MAX_MD_SIZE];
+  unsigned int contextLength = 0;
+  if (EVP_Digest(what.data(), what.size(), context, &contextLength, EVP_sha256(), nullptr) != 1 ||
+      SSL_CTX_set_session_id_context(ctx, context, contextLength) != 1) {
+    error = "cannot set the session ID context: " + sslError();
+    return false;
+  }
   if (validation.insecureFallback) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, [](int, X509_STORE_CTX*) { return 1; });
   } else {

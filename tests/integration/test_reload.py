@@ -1,5 +1,7 @@
 """Configuration changes while serving: edits, additions, deletions, broken files, rotated Secrets."""
 import os
+import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -36,6 +38,30 @@ class ReloadTest(unittest.TestCase):
             route = s.gantry.get("httproute", "https-route", "-n", "test-infra", "-o", "yaml").stdout
             self.assertIn("generation: 2", route)
             self.assertIn("observedGeneration: 2", route)
+
+    def test_tls_sessions_resume_across_reloads(self):
+        # Each snapshot builds new TLS contexts; the session ticket keys are the process's, so a
+        # client's ticket still resumes after a configuration change (RFC 8446 section 4.6.1).
+        with Scenario() as s:
+            for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+                ctx = ssl.create_default_context(cafile=s.certs.ca)
+                ctx.maximum_version = version
+                first = _fetch(s, ctx, None, "/")
+                self.assertFalse(first.reused)
+                self.assertTrue(_fetch(s, ctx, first.session, "/").reused, version)
+            s.write("httproute.yaml", ROUTE_WITH_PATH)
+            wait_for(lambda: s.curl("/")[0] == 404, what="the edit to apply")
+            for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+                ctx = ssl.create_default_context(cafile=s.certs.ca)
+                ctx.maximum_version = version
+                before = _fetch(s, ctx, None, "/v2/x")
+                s.write("httproute.yaml", ROUTE_WITH_PATH.replace("/v2", "/v3"))
+                wait_for(lambda: s.curl("/v2/x")[0] == 404, what="the second edit to apply")
+                after = _fetch(s, ctx, before.session, "/v3/x")
+                self.assertTrue(after.reused, f"{version}: the ticket issued before the reload did not resume")
+                self.assertTrue(after.answer.startswith(b"HTTP/1.1 200"), after.answer[:100])
+                s.write("httproute.yaml", ROUTE_WITH_PATH)
+                wait_for(lambda: s.curl("/v2/x")[0] == 200, what="the route to come back")
 
     def test_deleting_and_adding_manifests(self):
         with Scenario() as s:
@@ -104,6 +130,23 @@ class ReloadTest(unittest.TestCase):
             self.assertGreaterEqual(s.gantry.logs().count("served:"), 4, "the config really changed")
             self.assertEqual(results.get("code"), 200)
             self.assertEqual(results.get("sha"), harness.sha256_file(big))
+
+
+class _Fetched:
+    def __init__(self, answer, session, reused):
+        self.answer, self.session, self.reused = answer, session, reused
+
+
+def _fetch(s, ctx, session, path):
+    """One HTTP/1.0 request on a new TLS connection offering `session`; the answer is read to the
+    end, so a TLS 1.3 ticket sent after the handshake has arrived."""
+    with socket.create_connection(("127.0.0.1", s.gantry.port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="frontend.com", session=session) as c:
+            c.sendall(f"GET {path} HTTP/1.0\r\nHost: frontend.com\r\n\r\n".encode())
+            answer = b""
+            while chunk := c.recv(65536):
+                answer += chunk
+            return _Fetched(answer, c.session, c.session_reused)
 
 
 def _download(s):
