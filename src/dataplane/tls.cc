@@ -138,7 +138,7 @@ int selectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const uns
 // OpenSSL builds: key name, IV, AES-256-CBC, HMAC-SHA256). Any trouble means "no ticket" or "not
 // resumable", never a failed handshake. The cipher is fetched once; OpenSSL's own ticket code
 // fetches it for every ticket.
-int ticketKeyCallback(SSL*, unsigned char name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
+int ticketKeyCallback(SSL* ssl, unsigned char name[16], unsigned char* iv, EVP_CIPHER_CTX* cipher,
                       EVP_MAC_CTX* mac, int seal) {
   static EVP_CIPHER* const aes = EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr);
   if (aes == nullptr) {
@@ -161,7 +161,11 @@ int ticketKeyCallback(SSL*, unsigned char name[16], unsigned char* iv, EVP_CIPHE
     if (found == TicketKeyRing::Found::No) {
       return 0; // unknown or expired key: a full handshake
     }
-    result = found == TicketKeyRing::Found::Current ? 1 : 2; // 2: renew under the current key
+    // 2 asks for a new ticket: always in TLS 1.3, where a client uses each ticket once (RFC 8446
+    // appendix C.4) and without a new one would make its next connection a full handshake; in
+    // TLS 1.2 only when the key is an older one (RFC 5077 section 3.3).
+    const bool tls13 = SSL_version(ssl) >= TLS1_3_VERSION;
+    result = found == TicketKeyRing::Found::Current && !tls13 ? 1 : 2;
     if (EVP_DecryptInit_ex(cipher, aes, nullptr, key.aesKey.data(), iv) != 1) {
       result = 0;
     }

@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 
 #include <ctime>
+#include <string_view>
 
 #include "pki/pki.h"
 
@@ -129,6 +130,22 @@ TEST_P(ResumptionTest, TicketsResumeOnAContextBuiltForALaterSnapshot) {
   Outcome second = connect(after.get(), clientCtx.get(), first.session.get());
   ASSERT_TRUE(second.connected);
   EXPECT_TRUE(second.resumed);
+  // TLS 1.3 clients use a ticket once (RFC 8446 appendix C.4): a resumed connection brings a new
+  // one, or the client's next connection would be a full handshake. TLS 1.2 keeps its ticket
+  // while the key that sealed it seals on.
+  const unsigned char* offered = nullptr;
+  const unsigned char* received = nullptr;
+  size_t offeredLength = 0;
+  size_t receivedLength = 0;
+  SSL_SESSION_get0_ticket(first.session.get(), &offered, &offeredLength);
+  SSL_SESSION_get0_ticket(second.session.get(), &received, &receivedLength);
+  ASSERT_GT(receivedLength, 16u);
+  const bool fresh = std::string_view(reinterpret_cast<const char*>(offered), offeredLength) !=
+                     std::string_view(reinterpret_cast<const char*>(received), receivedLength);
+  EXPECT_EQ(fresh, GetParam() == TLS1_3_VERSION);
+  Outcome third = connect(after.get(), clientCtx.get(), second.session.get());
+  ASSERT_TRUE(third.connected);
+  EXPECT_TRUE(third.resumed);
 }
 
 TEST_P(ResumptionTest, ASessionResumesOnlyUnderTheClientValidationItWasCheckedWith) {
