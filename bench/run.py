@@ -325,14 +325,15 @@ def h2load_run(port, pid, seconds, conns=5, streams=10):
 
 
 def s_time_run(port, pid, seconds, reuse):
-    before = cpu_seconds(pid)
+    user0, sys0 = cpu_split(pid)
     p = subprocess.run(["taskset", "-c", LOAD_CPU, "openssl", "s_time", "-connect", f"127.0.0.1:{port}",
                         "-www", "/", "-time", str(seconds), "-reuse" if reuse else "-new"],
                        capture_output=True, text=True)
-    cpu = cpu_seconds(pid) - before
+    user1, sys1 = cpu_split(pid)
     m = re.search(r"(\d+) connections in ([\d.]+)s", p.stdout)
-    conns = int(m.group(1)) if m else 0
-    return {"conns": conns, "us_per_req": cpu / max(conns, 1) * 1e6}
+    conns = max(int(m.group(1)) if m else 0, 1)
+    return {"conns": conns, "us_per_req": (user1 - user0 + sys1 - sys0) / conns * 1e6,
+            "user_us_per_req": (user1 - user0) / conns * 1e6}
 
 
 def run_once(name, starter, env, args):
@@ -380,6 +381,8 @@ def summarize(results):
     for sc in ("full", "resumed"):
         if sc in results[0]:
             row[f"{sc}_us"] = med(lambda r: r[sc]["us_per_req"])
+            row[f"{sc}_user_us"] = med(lambda r: r[sc]["user_us_per_req"])
+            row[f"{sc}_sys_us"] = med(lambda r: r[sc]["us_per_req"] - r[sc]["user_us_per_req"])
     if "rss" in results[0]:
         row["rss_mib"] = med(lambda r: r["rss"]) / 1024
     return row
@@ -424,7 +427,9 @@ def main():
                ("  of which user space", "h2_user_us", "{:.1f}"), ("  of which kernel", "h2_sys_us", "{:.1f}"),
                ("HTTP/2 failed requests", "h2_errors", "{:d}"),
                ("full handshake gateway CPU us/conn", "full_us", "{:.0f}"),
+               ("  of which user space", "full_user_us", "{:.0f}"), ("  of which kernel", "full_sys_us", "{:.0f}"),
                ("resumed session gateway CPU us/conn", "resumed_us", "{:.0f}"),
+               ("  of which user space", "resumed_user_us", "{:.0f}"), ("  of which kernel", "resumed_sys_us", "{:.0f}"),
                ("peak RSS MiB (process tree)", "rss_mib", "{:.1f}"),
                ("plain HTTP keep-alive req/s", "plain_rps", "{:.0f}"),
                ("plain HTTP keep-alive p99 ms", "plain_p99", "{:.2f}"),

@@ -328,7 +328,7 @@ enum class RelayEnd {
 };
 
 awaitable<RelayEnd> relayBody(Stream& from, Buffer& buf, Stream& to, http1::BodyKind kind,
-                              uint64_t contentLength, std::string& head);
+                              uint64_t contentLength, std::string& head, bool closing);
 
 class Connection : public std::enable_shared_from_this<Connection> {
 public:
@@ -748,15 +748,13 @@ awaitable<std::unique_ptr<UpstreamConn>> Connection::connectUpstream(const Clust
 }
 
 // Relays one message body from `from` (whose read buffer is `buf`, possibly holding the first
-// bytes already) to `to`, framed as `kind` (RFC 9112 section 6). Chunked bodies are passed through
-// byte for byte while the decoder finds their end; nothing is buffered beyond one read.
-// Relays one message body from `from` (whose read buffer is `buf`, possibly holding the first
 // bytes already) to `to`, framed as `kind` (RFC 9112 section 6), after `head`: the head goes out
 // in the same write as the body bytes already buffered (one TLS record, one send for a small
 // message), or alone before waiting for more. Chunked bodies are passed through byte for byte
-// while the decoder finds their end; nothing is buffered beyond one read.
+// while the decoder finds their end; nothing is buffered beyond one read. `closing`: `to` closes
+// after the message, and its last write says so (Stream::writeAll's `last`).
 awaitable<RelayEnd> relayBody(Stream& from, Buffer& buf, Stream& to, http1::BodyKind kind,
-                              uint64_t contentLength, std::string& head) {
+                              uint64_t contentLength, std::string& head, bool closing) {
   error_code ec;
   uint64_t left = contentLength;
   http1::ChunkedDecoder chunked;
@@ -767,7 +765,7 @@ awaitable<RelayEnd> relayBody(Stream& from, Buffer& buf, Stream& to, http1::Body
   while (true) {
     if (finished() || (buf.size() == 0 && !head.empty())) {
       if (!head.empty()) {
-        co_await to.writeAll(asio::buffer(head), ec);
+        co_await to.writeAll(asio::buffer(head), ec, closing && finished());
         head.clear();
         if (ec) {
           co_return RelayEnd::WriteFailed;
@@ -797,7 +795,7 @@ awaitable<RelayEnd> relayBody(Stream& from, Buffer& buf, Stream& to, http1::Body
     if (!head.empty() && take <= kChunk) {
       head.append(buf.view().data(), take); // coalesce: one write for head and body
       buf.consume(take);
-      co_await to.writeAll(asio::buffer(head), ec);
+      co_await to.writeAll(asio::buffer(head), ec, closing && finished());
       head.clear();
     } else {
       if (!head.empty()) {
@@ -807,7 +805,7 @@ awaitable<RelayEnd> relayBody(Stream& from, Buffer& buf, Stream& to, http1::Body
           co_return RelayEnd::WriteFailed;
         }
       }
-      co_await to.writeAll(asio::buffer(buf.view().data(), take), ec);
+      co_await to.writeAll(asio::buffer(buf.view().data(), take), ec, closing && finished());
       buf.consume(take);
     }
     if (ec) {
@@ -1361,7 +1359,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
         co_await client_->writeAll(asio::buffer(kContinue), ec);
       }
       const auto requestEnd =
-          co_await relayBody(*client_, in_, up->stream, head.body, head.contentLength, upstreamHead);
+          co_await relayBody(*client_, in_, up->stream, head.body, head.contentLength, upstreamHead, false);
       if (requestEnd != RelayEnd::Complete) {
         co_return co_await fail(502, where + ": " +
                                          (requestEnd == RelayEnd::ReadFailed  ? "the client closed during the request body"
@@ -1467,7 +1465,9 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   }
   bool upstreamReusable = resp.keepAlive;
   up->buf.consume(resp.headBytes);
-  const auto responseEnd = co_await relayBody(up->stream, up->buf, *client_, resp.body, resp.contentLength, out);
+  // When the client connection closes after this response, its last write carries close_notify.
+  const auto responseEnd =
+      co_await relayBody(up->stream, up->buf, *client_, resp.body, resp.contentLength, out, !keep);
   const bool ok = responseEnd == RelayEnd::Complete;
   if (!ok || resp.body == http1::BodyKind::UntilClose) {
     upstreamReusable = false;

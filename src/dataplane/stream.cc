@@ -422,7 +422,7 @@ awaitable<size_t> Stream::readSome(asio::mutable_buffer b, error_code& ec) {
   }
 }
 
-awaitable<void> Stream::writeAll(asio::const_buffer buf, error_code& ec) {
+awaitable<void> Stream::writeAll(asio::const_buffer buf, error_code& ec, bool last) {
   if (pipe_) {
     co_await pipe_->write(buf, ec);
     co_return;
@@ -436,13 +436,21 @@ awaitable<void> Stream::writeAll(asio::const_buffer buf, error_code& ec) {
   while (left > 0) {
     clearErrors();
     errno = 0;
-    io_->direct = true;
     // (64 KiB at a time: what is held back when the socket is full stays bounded.)
-    int n = SSL_write(ssl_.get(), p, static_cast<int>(std::min<size_t>(left, 64 * 1024)));
+    const size_t chunk = std::min<size_t>(left, 64 * 1024);
+    const bool closing = last && chunk == left;
+    io_->direct = !closing; // the last record waits for the close_notify behind it
+    int n = SSL_write(ssl_.get(), p, static_cast<int>(chunk));
     io_->direct = false;
     if (n > 0) {
       p += n;
       left -= static_cast<size_t>(n);
+      if (closing && left == 0) {
+        clearErrors();
+        if (SSL_shutdown(ssl_.get()) < 0) {
+          ERR_clear_error();
+        }
+      }
       if (io_->out.size() > 0 && !sendHeldBack(ec)) {
         co_await flush(ec);
       }
@@ -505,7 +513,7 @@ bool Stream::startShutdown() {
   // the peer's close_notify: the connection is ours to close. (Our BIO takes every record, so
   // SSL_shutdown does not ask to wait; the sending may.)
   clearErrors();
-  if (SSL_shutdown(ssl_.get()) < 0) {
+  if ((SSL_get_shutdown(ssl_.get()) & SSL_SENT_SHUTDOWN) == 0 && SSL_shutdown(ssl_.get()) < 0) {
     ERR_clear_error();
   }
   error_code ec;

@@ -220,7 +220,9 @@ public:
   asio::awaitable<size_t> readSome(asio::mutable_buffer b, error_code& ec);
   // Returns when there is something to read (TLS: already decrypted, or bytes on the socket).
   asio::awaitable<void> waitReadable(error_code& ec);
-  asio::awaitable<void> writeAll(asio::const_buffer buf, error_code& ec);
+  // `last`: the connection closes after this write; TLS sends close_notify (RFC 8446 section 6.1)
+  // in the same send(2) as the data, and startShutdown has nothing left to send.
+  asio::awaitable<void> writeAll(asio::const_buffer buf, error_code& ec, bool last = false);
   asio::awaitable<void> handshake(error_code& ec);
   // TLS: sends close_notify (RFC 8446 section 6.1); then, with `halfClose`, shuts the sending
   // side (tunnels keep reading after it; a connection about to close need not).

@@ -213,6 +213,34 @@ class TlsPolicyTest(unittest.TestCase):
                 self.assertGreater(len(marks), 10, (version, p.stdout))
                 self.assertGreater(marks.count("r") / len(marks), 0.9, (version, p.stdout))
 
+    def test_a_connection_closed_after_its_response_ends_with_close_notify(self):
+        # RFC 8446 section 6.1: the response is complete and the stream ends with close_notify (the
+        # last record of the response carries it along), whatever the response's framing.
+        import socket
+        import ssl
+        with Scenario() as s:
+            big = os.urandom(300 * 1024)  # several 64 KiB writes: close_notify follows the last only
+            os.makedirs(os.path.join(s.nginx.dir, "dav", "files"), exist_ok=True)
+            with open(os.path.join(s.nginx.dir, "dav", "files", "big.bin"), "wb") as f:
+                f.write(big)
+            cases = [("GET / HTTP/1.0\r\n\r\n", b"Hello World!"),
+                     ("GET / HTTP/1.1\r\nConnection: close\r\n\r\n", b"Hello World!"),
+                     ("HEAD / HTTP/1.1\r\nConnection: close\r\n\r\n", b""),
+                     ("GET /files/big.bin HTTP/1.1\r\nConnection: close\r\n\r\n", big)]
+            for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+                ctx = ssl.create_default_context(cafile=s.certs.ca)
+                ctx.maximum_version = version
+                for request, body in cases:
+                    with socket.create_connection(("127.0.0.1", s.gantry.port), timeout=10) as raw:
+                        with ctx.wrap_socket(raw, server_hostname="frontend.com", suppress_ragged_eofs=False) as c:
+                            c.sendall(request.replace("\r\n\r\n", "\r\nHost: frontend.com\r\n\r\n", 1).encode())
+                            answer = b""
+                            while chunk := c.recv(65536):  # SSLEOFError if the end has no close_notify
+                                answer += chunk
+                    head, _, got = answer.partition(b"\r\n\r\n")
+                    self.assertTrue(head.startswith(b"HTTP/1.1 200"), (version, request, head))
+                    self.assertEqual(got, body, (version, request, len(got)))
+
     def test_upstream_sessions_are_resumed_when_connections_are_not_kept(self):
         # The backend closes every connection: each request needs a new upstream handshake.
         with Scenario(start_gantry=False, nginx_extra="keepalive_timeout 0;") as s:
