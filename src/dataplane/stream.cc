@@ -409,6 +409,15 @@ awaitable<size_t> Stream::readSome(asio::mutable_buffer b, error_code& ec) {
     co_return co_await readSocket(socket_, b, ec);
   }
   while (true) {
+    if (SSL_has_pending(ssl_.get()) == 0 && !hasBufferedInput() && !io_->eof && io_->readErrno == 0 &&
+        SSL_in_init(ssl_.get()) == 0) {
+      // Nothing to decrypt, in OpenSSL or in our buffers: SSL_read could only ask for more bytes,
+      // and costs about a thousand instructions to say so. Read the socket first.
+      if (!co_await fill(false, ec)) {
+        co_return 0;
+      }
+      continue;
+    }
     clearErrors();
     errno = 0;
     int n = SSL_read(ssl_.get(), b.data(), static_cast<int>(std::min<size_t>(b.size(), INT32_MAX)));
