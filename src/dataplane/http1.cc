@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <array>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "common/strings.h"
 
 namespace gantry::dataplane::http1 {
@@ -38,6 +42,32 @@ constexpr std::array<uint8_t, 256> makeClasses() {
   return t;
 }
 constexpr std::array<uint8_t, 256> kClasses = makeClasses();
+
+// The first byte from `pos` on that cannot be in a field value (kFieldValue), or `n`. Values are
+// most of a head's bytes; SSE2 (every x86-64) checks 16 at a time, the table does the rest.
+size_t scanFieldValue(const char* p, size_t pos, size_t n) {
+#if defined(__SSE2__)
+  const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80)); // unsigned order as signed
+  const __m128i space = _mm_set1_epi8(static_cast<char>(0x20 ^ 0x80));
+  const __m128i tab = _mm_set1_epi8('\t');
+  const __m128i del = _mm_set1_epi8(0x7f);
+  while (pos + 16 <= n) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + pos));
+    __m128i stop = _mm_cmplt_epi8(_mm_xor_si128(v, flip), space); // controls (below SP)...
+    stop = _mm_andnot_si128(_mm_cmpeq_epi8(v, tab), stop);         // ...but HTAB
+    stop = _mm_or_si128(stop, _mm_cmpeq_epi8(v, del));             // and DEL
+    const int mask = _mm_movemask_epi8(stop);
+    if (mask != 0) {
+      return pos + static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+    }
+    pos += 16;
+  }
+#endif
+  while (pos < n && (kClasses[static_cast<unsigned char>(p[pos])] & kFieldValue) != 0) {
+    ++pos;
+  }
+  return pos;
+}
 
 bool isToken(std::string_view s) {
   for (char c : s) {
@@ -99,9 +129,7 @@ ParseResult parseFields(std::string_view block, Head& head, bool isRequest) {
       ++pos;
     }
     const size_t valueStart = pos;
-    while (pos < n && (cls(pos) & kFieldValue) != 0) {
-      ++pos;
-    }
+    pos = scanFieldValue(p, pos, n);
     size_t valueEnd = pos;
     if (pos < n) {
       if (p[pos] != '\r' || pos + 1 >= n || p[pos + 1] != '\n') {
