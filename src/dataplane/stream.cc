@@ -388,13 +388,15 @@ awaitable<bool> Stream::fill(bool idle, error_code& ec) {
 
 awaitable<void> Stream::waitReadable(error_code& ec) {
   if (pipe_) {
-    co_await pipe_->waitReadable(ec);
-    co_return;
+    return pipe_->waitReadable(ec);
   }
   if (!ssl_) {
-    co_await waitSocketReadable(socket_, ec);
-    co_return;
+    return waitSocketReadable(socket_, ec);
   }
+  return waitTlsReadable(ec);
+}
+
+awaitable<void> Stream::waitTlsReadable(error_code& ec) {
   if (SSL_has_pending(ssl_.get()) != 0 || hasBufferedInput() || io_->eof) {
     co_return; // decrypted or buffered bytes (or the end) are there for readSome
   }
@@ -403,11 +405,15 @@ awaitable<void> Stream::waitReadable(error_code& ec) {
 
 awaitable<size_t> Stream::readSome(asio::mutable_buffer b, error_code& ec) {
   if (pipe_) {
-    co_return co_await pipe_->read(b, ec);
+    return pipe_->read(b, ec);
   }
   if (!ssl_) {
-    co_return co_await readSocket(socket_, b, ec);
+    return readSocket(socket_, b, ec);
   }
+  return readTls(b, ec);
+}
+
+awaitable<size_t> Stream::readTls(asio::mutable_buffer b, error_code& ec) {
   while (true) {
     if (SSL_has_pending(ssl_.get()) == 0 && !hasBufferedInput() && !io_->eof && io_->readErrno == 0 &&
         SSL_in_init(ssl_.get()) == 0) {
@@ -433,9 +439,12 @@ awaitable<size_t> Stream::readSome(asio::mutable_buffer b, error_code& ec) {
 
 awaitable<void> Stream::writeAll(asio::const_buffer buf, error_code& ec, bool last) {
   if (pipe_) {
-    co_await pipe_->write(buf, ec);
-    co_return;
+    return pipe_->write(buf, ec);
   }
+  return writeOwn(buf, ec, last);
+}
+
+awaitable<void> Stream::writeOwn(asio::const_buffer buf, error_code& ec, bool last) {
   if (!ssl_) {
     co_await asio::async_write(socket_, buf, asio::redirect_error(use_awaitable, ec));
     co_return;

@@ -65,9 +65,10 @@ size_t TicketKeyRing::size() const {
 }
 
 TicketKeyRing& processTicketKeys() {
-  static TicketKeyRing ring(std::chrono::seconds(kTicketLifetimeSeconds / 2),
-                            std::chrono::seconds(kTicketLifetimeSeconds));
-  return ring;
+  // Never destroyed: a worker finishing a handshake while the process exits must not find it gone.
+  static TicketKeyRing* const ring = new TicketKeyRing(std::chrono::seconds(kTicketLifetimeSeconds / 2),
+                                                       std::chrono::seconds(kTicketLifetimeSeconds));
+  return *ring;
 }
 
 } // namespace gantry::dataplane::tls

@@ -239,6 +239,11 @@ private:
   struct SslFree {
     void operator()(SSL* s) const { SSL_free(s); }
   };
+  // The coroutines behind readSome, waitReadable and writeAll (which are not coroutines: they hand
+  // back the awaitable of the path that does the work, one coroutine frame per call, not two).
+  asio::awaitable<size_t> readTls(asio::mutable_buffer b, error_code& ec);
+  asio::awaitable<void> waitTlsReadable(error_code& ec);
+  asio::awaitable<void> writeOwn(asio::const_buffer buf, error_code& ec, bool last);
   // Waits until OpenSSL's `want` (SSL_ERROR_WANT_READ/WRITE) can be satisfied; false on error.
   asio::awaitable<bool> waitFor(int want, error_code& ec);
   // Reads from the socket into io_ (into `small` when `idle`); false at EOF or on error (which
