@@ -16,7 +16,6 @@ import collections
 import os
 import re
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -39,18 +38,14 @@ def connections(port, count, ca, resume):
     ctx = ssl.create_default_context(cafile=ca)
     session = None
     for _ in range(count):
-        with socket.create_connection(("127.0.0.1", port)) as raw:
-            with ctx.wrap_socket(raw, server_hostname="frontend.com", session=session) as s:
-                s.sendall(b"GET / HTTP/1.0\r\nHost: frontend.com\r\n\r\n")
-                answer = b""
-                while chunk := s.recv(65536):
-                    answer += chunk
-                if not answer.startswith(b"HTTP/1.1 200"):
-                    raise RuntimeError(f"unexpected answer: {answer[:80]!r}")
-                if resume:
-                    if session is not None and not s.session_reused:
-                        raise RuntimeError("the session was not resumed")
-                    session = s.session
+        answer, received, reused = harness.tls_request(port, ctx, b"GET / HTTP/1.0\r\nHost: frontend.com\r\n\r\n",
+                                                       session=session)
+        if not answer.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(f"unexpected answer: {answer[:80]!r}")
+        if resume:
+            if session is not None and not reused:
+                raise RuntimeError("the session was not resumed")
+            session = received
 
 
 def load(scenario, port, requests, ca):

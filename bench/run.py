@@ -368,21 +368,19 @@ def summarize(results):
     """Medians over the runs of one gateway, keyed "<scenario>_<figure>" (errors: the worst run)."""
     med = lambda f: statistics.median(f(r) for r in results)
     row = {}
-    for sc in ("ka", "h2", "plain"):  # the load-generator scenarios: req/s, CPU split, errors
+    for sc in ("ka", "h2", "full", "resumed", "plain"):  # CPU per request (or connection), split
         if sc not in results[0]:
             continue
-        row.update({f"{sc}_rps": med(lambda r: r[sc]["rps"]), f"{sc}_us": med(lambda r: r[sc]["us_per_req"]),
+        row.update({f"{sc}_us": med(lambda r: r[sc]["us_per_req"]),
                     f"{sc}_user_us": med(lambda r: r[sc]["user_us_per_req"]),
-                    f"{sc}_sys_us": med(lambda r: r[sc]["us_per_req"] - r[sc]["user_us_per_req"]),
-                    f"{sc}_errors": max(r[sc]["errors"] for r in results)})
+                    f"{sc}_sys_us": med(lambda r: r[sc]["us_per_req"] - r[sc]["user_us_per_req"])})
+        if sc in ("full", "resumed"):
+            continue
+        # The load-generator scenarios: req/s, errors, latency.
+        row.update({f"{sc}_rps": med(lambda r: r[sc]["rps"]), f"{sc}_errors": max(r[sc]["errors"] for r in results)})
         for q in ("p50", "p99"):
             if q in results[0][sc]:
                 row[f"{sc}_{q}"] = med(lambda r: r[sc][q])
-    for sc in ("full", "resumed"):
-        if sc in results[0]:
-            row[f"{sc}_us"] = med(lambda r: r[sc]["us_per_req"])
-            row[f"{sc}_user_us"] = med(lambda r: r[sc]["user_us_per_req"])
-            row[f"{sc}_sys_us"] = med(lambda r: r[sc]["us_per_req"] - r[sc]["user_us_per_req"])
     if "rss" in results[0]:
         row["rss_mib"] = med(lambda r: r["rss"]) / 1024
     return row

@@ -339,6 +339,20 @@ def curl(url, *args, resolve_port=None, host="frontend.com", timeout=30):
     return int(code or 0), body
 
 
+def tls_request(port, ctx, request, session=None, ragged_eofs=True, host="frontend.com"):
+    """One request (bytes) on a new TLS connection to 127.0.0.1:`port`, offering `session`; reads
+    to the end, so a TLS 1.3 ticket sent after the handshake has arrived. With ragged_eofs=False
+    an end without close_notify raises ssl.SSLEOFError. Returns (answer, session, reused)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host, session=session,
+                             suppress_ragged_eofs=ragged_eofs) as c:
+            c.sendall(request)
+            answer = b""
+            while chunk := c.recv(65536):
+                answer += chunk
+            return answer, c.session, c.session_reused
+
+
 def sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -216,7 +216,6 @@ class TlsPolicyTest(unittest.TestCase):
     def test_a_connection_closed_after_its_response_ends_with_close_notify(self):
         # RFC 8446 section 6.1: the response is complete and the stream ends with close_notify (the
         # last record of the response carries it along), whatever the response's framing.
-        import socket
         import ssl
         with Scenario() as s:
             big = os.urandom(300 * 1024)  # several 64 KiB writes: close_notify follows the last only
@@ -231,12 +230,9 @@ class TlsPolicyTest(unittest.TestCase):
                 ctx = ssl.create_default_context(cafile=s.certs.ca)
                 ctx.maximum_version = version
                 for request, body in cases:
-                    with socket.create_connection(("127.0.0.1", s.gantry.port), timeout=10) as raw:
-                        with ctx.wrap_socket(raw, server_hostname="frontend.com", suppress_ragged_eofs=False) as c:
-                            c.sendall(request.replace("\r\n\r\n", "\r\nHost: frontend.com\r\n\r\n", 1).encode())
-                            answer = b""
-                            while chunk := c.recv(65536):  # SSLEOFError if the end has no close_notify
-                                answer += chunk
+                    request = request.replace("\r\n\r\n", "\r\nHost: frontend.com\r\n\r\n", 1).encode()
+                    # SSLEOFError if the end has no close_notify
+                    answer, _, _ = harness.tls_request(s.gantry.port, ctx, request, ragged_eofs=False)
                     head, _, got = answer.partition(b"\r\n\r\n")
                     self.assertTrue(head.startswith(b"HTTP/1.1 200"), (version, request, head))
                     self.assertEqual(got, body, (version, request, len(got)))

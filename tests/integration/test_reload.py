@@ -1,6 +1,5 @@
 """Configuration changes while serving: edits, additions, deletions, broken files, rotated Secrets."""
 import os
-import socket
 import ssl
 import subprocess
 import threading
@@ -138,15 +137,9 @@ class _Fetched:
 
 
 def _fetch(s, ctx, session, path):
-    """One HTTP/1.0 request on a new TLS connection offering `session`; the answer is read to the
-    end, so a TLS 1.3 ticket sent after the handshake has arrived."""
-    with socket.create_connection(("127.0.0.1", s.gantry.port), timeout=10) as raw:
-        with ctx.wrap_socket(raw, server_hostname="frontend.com", session=session) as c:
-            c.sendall(f"GET {path} HTTP/1.0\r\nHost: frontend.com\r\n\r\n".encode())
-            answer = b""
-            while chunk := c.recv(65536):
-                answer += chunk
-            return _Fetched(answer, c.session, c.session_reused)
+    """One HTTP/1.0 request on a new TLS connection offering `session`."""
+    request = f"GET {path} HTTP/1.0\r\nHost: frontend.com\r\n\r\n".encode()
+    return _Fetched(*harness.tls_request(s.gantry.port, ctx, request, session=session))
 
 
 def _download(s):
