@@ -330,10 +330,10 @@ enum class RelayEnd {
 awaitable<RelayEnd> relayBody(Stream& from, Buffer& buf, Stream& to, http1::BodyKind kind,
                               uint64_t contentLength, std::string& head, bool closing);
 
-class Connection : public std::enable_shared_from_this<Connection> {
+class Connection : public std::enable_shared_from_this<Connection>, private DeadlineEntry {
 public:
   Connection(Worker& w, tcp::socket s, std::string portKey, std::string peer)
-      : worker_(w), portKey_(std::move(portKey)), peer_(std::move(peer)), timer_(w.context()) {
+      : worker_(w), portKey_(std::move(portKey)), peer_(std::move(peer)) {
     error_code ec;
     s.set_option(tcp::no_delay(true), ec);
     snapshot_ = w.snapshot();
@@ -347,50 +347,34 @@ public:
 
   // One HTTP/2 stream as a connection that carries one request.
   Connection(Worker& w, std::shared_ptr<Pipe> pipe, std::string portKey, std::string peer)
-      : worker_(w), portKey_(std::move(portKey)), peer_(std::move(peer)), timer_(w.context()) {
+      : worker_(w), portKey_(std::move(portKey)), peer_(std::move(peer)) {
     snapshot_ = w.snapshot();
-    client_.emplace(tcp::socket(w.context()), std::move(pipe));
+    client_.emplace(std::move(pipe));
   }
 
   awaitable<void> run();
 
 private:
-  // One lazy deadline per connection: arming only moves `deadline_`; the timer is rescheduled
-  // when it fires early (the usual case, as deadlines move later with each request) or when the
-  // new deadline is sooner than the scheduled expiry. No timer syscalls or cancellations per
-  // request.
+  // One lazy deadline per connection, filed with the worker's Deadlines: arming only moves
+  // `deadline_`; the entry is filed again only when the new deadline is sooner than the time it
+  // is filed for, or when that time comes and the deadline has moved on (the usual case, as
+  // deadlines move later with each request). Nothing is filed, cancelled or allocated per request.
   void arm(std::chrono::steady_clock::duration d, TimeoutPhase phase) {
     phase_ = phase;
     deadline_ = std::chrono::steady_clock::now() + d;
-    if (!timerScheduled_ || deadline_ < timerExpiry_) {
-      schedule(deadline_);
+    if (!filed() || deadline_ < filedFor()) {
+      worker_.deadlines().file(*this, deadline_);
     }
   }
-  void schedule(std::chrono::steady_clock::time_point at) {
-    timerScheduled_ = true;
-    timerExpiry_ = at;
-    timer_.expires_at(at); // cancels a wait for a later expiry
-    timer_.async_wait([weak = weak_from_this(), at](error_code ec) {
-      if (ec) {
-        return;
-      }
-      if (auto self = weak.lock()) {
-        self->onTimer(at);
-      }
-    });
-  }
-  void onTimer(std::chrono::steady_clock::time_point firedFor) {
-    if (firedFor != timerExpiry_) {
-      return; // superseded by a sooner schedule
-    }
-    timerScheduled_ = false;
+  void expired() override {
     if (phase_ == TimeoutPhase::None) {
       return;
     }
     if (std::chrono::steady_clock::now() < deadline_) {
-      schedule(deadline_);
+      worker_.deadlines().file(*this, deadline_);
       return;
     }
+    auto self = shared_from_this(); // onTimeout closes streams; keep this alive through it
     onTimeout();
   }
   void disarm() { phase_ = TimeoutPhase::None; }
@@ -468,12 +452,9 @@ private:
   SnapshotConstSharedPtr snapshot_; // pinned at accept (listener/TLS) and refreshed per request
   std::optional<Stream> client_;
   Buffer in_{0};
-  asio::steady_timer timer_;
   TimeoutPhase phase_ = TimeoutPhase::None;
   TimeoutPhase timedOut_ = TimeoutPhase::None;
   std::chrono::steady_clock::time_point deadline_;
-  std::chrono::steady_clock::time_point timerExpiry_;
-  bool timerScheduled_ = false;
   UpstreamConn* upstream_ = nullptr; // the upstream connection in use, for timeouts
   error_code ec0_;                   // scratch for writes whose error only ends the connection
 };
@@ -499,7 +480,7 @@ awaitable<void> Connection::run() {
     if (alpnLen == 2 && alpn[0] == 'h' && alpn[1] == '2') {
       // RFC 9113 section 3.2: HTTP/2 over TLS, chosen by ALPN.
       disarm();
-      timer_.cancel();
+      worker_.deadlines().remove(*this);
       co_await serveHttp2(worker_, std::move(*client_), portKey_, peer_);
       worker_.metrics().connectionsActive.fetch_sub(1, std::memory_order_relaxed);
       co_return;
@@ -587,7 +568,7 @@ awaitable<void> Connection::run() {
     co_await client_->flush(ec);
   }
   disarm();
-  timer_.cancel();
+  worker_.deadlines().remove(*this);
   client_->close();
   if (!client_->isPipe()) {
     worker_.metrics().connectionsActive.fetch_sub(1, std::memory_order_relaxed);
@@ -841,6 +822,9 @@ awaitable<void> pump(Stream& from, Buffer& buf, Stream& to, std::function<void()
 // As nginx does for upgraded connections, the tunnel ends when either side has finished: the
 // other direction is woken (its socket waits cancelled) and both connections close after it.
 awaitable<void> Connection::tunnel(UpstreamConn& up) {
+  if (client_->isPipe()) {
+    co_return; // RFC 9113 section 8.6: no 101 in HTTP/2 (and a stream has no socket to wake)
+  }
   upstream_ = &up; // the idle timeout closes both sides
   auto touch = [this] { arm(kIdleTimeout, TimeoutPhase::Body); }; // stream idle: 5 min
   // The client-to-backend direction runs beside this coroutine; `done` wakes us when it ends.

@@ -250,14 +250,14 @@ awaitable<void> waitSocketReadable(tcp::socket& socket, error_code& ec) {
 Stream::Stream(tcp::socket s) : socket_(std::move(s)) {
   // Plain TCP: reads go through the reactor ops above, which need a non-blocking socket.
   error_code ec;
-  socket_.non_blocking(true, ec);
+  socket_->non_blocking(true, ec);
 }
 
 Stream::Stream(tcp::socket s, SSL_CTX* ctx, bool server)
     : socket_(std::move(s)), io_(std::make_unique<TlsIo>()), ssl_(SSL_new(ctx)) {
   error_code ec;
-  socket_.non_blocking(true, ec);
-  io_->fd = static_cast<int>(socket_.native_handle());
+  socket_->non_blocking(true, ec);
+  io_->fd = static_cast<int>(socket_->native_handle());
   BIO* bio = BIO_new(tlsBioMethod());
   BIO_set_data(bio, io_.get()); // stable: the Stream may move, its TlsIo does not
   SSL_set_bio(ssl_.get(), bio, bio);
@@ -307,7 +307,7 @@ awaitable<bool> Stream::waitFor(int want, error_code& ec) {
   if (want == SSL_ERROR_WANT_READ) {
     co_return co_await fill(false, ec);
   }
-  co_await socket_.async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, ec));
+  co_await socket_->async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, ec));
   co_return !ec;
 }
 
@@ -338,7 +338,7 @@ awaitable<void> Stream::flush(error_code& ec) {
   }
   while (!sendHeldBack(ec)) {
     io_->flushing = true;
-    co_await socket_.async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, ec));
+    co_await socket_->async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, ec));
     io_->flushing = false;
     if (ec) {
       co_return;
@@ -359,13 +359,13 @@ awaitable<bool> Stream::fill(bool idle, error_code& ec) {
   }
   size_t n = 0;
   if (idle && io_->smallLen == 0 && io_->in.size() == 0) {
-    n = co_await readSocket(socket_, asio::buffer(io_->small, sizeof io_->small), ec);
+    n = co_await readSocket(*socket_, asio::buffer(io_->small, sizeof io_->small), ec);
     if (!ec) {
       io_->smallPos = 0;
       io_->smallLen = n;
     }
   } else {
-    n = co_await readSocket(socket_, io_->in.prepare(16 * 1024), ec);
+    n = co_await readSocket(*socket_, io_->in.prepare(16 * 1024), ec);
     if (!ec) {
       io_->in.commit(n);
     } else if (io_->in.size() == 0) {
@@ -391,7 +391,7 @@ awaitable<void> Stream::waitReadable(error_code& ec) {
     return pipe_->waitReadable(ec);
   }
   if (!ssl_) {
-    return waitSocketReadable(socket_, ec);
+    return waitSocketReadable(*socket_, ec);
   }
   return waitTlsReadable(ec);
 }
@@ -408,7 +408,7 @@ awaitable<size_t> Stream::readSome(asio::mutable_buffer b, error_code& ec) {
     return pipe_->read(b, ec);
   }
   if (!ssl_) {
-    return readSocket(socket_, b, ec);
+    return readSocket(*socket_, b, ec);
   }
   return readTls(b, ec);
 }
@@ -446,7 +446,7 @@ awaitable<void> Stream::writeAll(asio::const_buffer buf, error_code& ec, bool la
 
 awaitable<void> Stream::writeOwn(asio::const_buffer buf, error_code& ec, bool last) {
   if (!ssl_) {
-    co_await asio::async_write(socket_, buf, asio::redirect_error(use_awaitable, ec));
+    co_await asio::async_write(*socket_, buf, asio::redirect_error(use_awaitable, ec));
     co_return;
   }
   const char* p = static_cast<const char*>(buf.data());
@@ -481,7 +481,7 @@ awaitable<void> Stream::writeOwn(asio::const_buffer buf, error_code& ec, bool la
     if (want == SSL_ERROR_WANT_READ) {
       // A write that needs a read first (TLS 1.3 key update): wait only; a read of ours may be
       // in progress beside this write (tunnels) and owns the socket's input.
-      co_await socket_.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
+      co_await socket_->async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
       if (ec) {
         co_return;
       }
@@ -518,7 +518,7 @@ awaitable<void> Stream::shutdown(bool halfClose) {
     co_await flush(ec);
   }
   if (halfClose) {
-    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    socket_->shutdown(tcp::socket::shutdown_send, ec);
   }
 }
 
@@ -550,7 +550,7 @@ void Stream::close() {
     SSL_set_shutdown(ssl_.get(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
   }
   error_code ec;
-  socket_.close(ec);
+  socket_->close(ec);
 }
 
 } // namespace gantry::dataplane

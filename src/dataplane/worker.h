@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "dataplane/deadlines.h"
 #include "dataplane/h2c_client.h"
 #include "dataplane/snapshot.h"
 
@@ -175,13 +176,14 @@ public:
 class Stream {
 public:
   explicit Stream(tcp::socket s);
-  Stream(tcp::socket unopened, std::shared_ptr<Pipe> pipe) : socket_(std::move(unopened)), pipe_(std::move(pipe)) {}
+  // An HTTP/2 stream: no socket of its own.
+  explicit Stream(std::shared_ptr<Pipe> pipe) : pipe_(std::move(pipe)) {}
   // TLS on `s` with a new SSL object of `ctx`, as server or client.
   Stream(tcp::socket s, SSL_CTX* ctx, bool server);
   Stream(Stream&&) noexcept = default;
   Stream& operator=(Stream&&) noexcept = default;
 
-  tcp::socket& socket() { return socket_; }
+  tcp::socket& socket() { return *socket_; } // not for a pipe
   // TLS: ciphertext read from the socket that OpenSSL has not taken yet.
   bool hasBufferedInput() const { return io_ && (io_->smallLen > io_->smallPos || io_->in.size() > 0); }
   SSL* ssl() { return pipe_ ? pipe_->ssl() : ssl_.get(); }
@@ -253,7 +255,7 @@ private:
   // full; true when none are left or on a socket error (in `ec`).
   bool sendHeldBack(error_code& ec);
 
-  tcp::socket socket_;
+  std::optional<tcp::socket> socket_; // none for a pipe
   std::unique_ptr<TlsIo> io_;
   std::unique_ptr<SSL, SslFree> ssl_;
   std::shared_ptr<Pipe> pipe_;
@@ -316,6 +318,7 @@ public:
   UpstreamPool& pool() { return pool_; }
   Metrics& metrics() { return metrics_; }
   asio::io_context& context() { return ctx_; }
+  Deadlines& deadlines() { return deadlines_; }
   uint64_t random() { return rng_(); }
   uint64_t nextRoundRobin() { return rr_++; }
   unsigned id() const { return id_; }
@@ -335,7 +338,10 @@ private:
 
   unsigned id_;
   Metrics metrics_;
-  asio::io_context ctx_{1};
+  // One thread runs it, and only that thread touches its sockets (the main thread only posts to
+  // it): no locking around each socket's operations, the scheduler's queue stays locked for posts.
+  asio::io_context ctx_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
+  Deadlines deadlines_{ctx_};
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   SnapshotConstSharedPtr snapshot_;
   std::map<std::string, std::shared_ptr<tcp::acceptor>> acceptors_;

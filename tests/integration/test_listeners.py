@@ -5,6 +5,7 @@ import collections
 import os
 import re
 import subprocess
+import time
 import unittest
 
 import harness
@@ -347,6 +348,11 @@ spec:
             code, body = curl(f"https://slow.example:{g.port}/", resolve_port=g.port, host="slow.example")
             self.assertEqual(code, 504, body)
             self.assertIn("no response within 500ms", g.logs())
+            # An HTTP/2 stream's deadline is kept the same way, one per stream.
+            started = time.monotonic()
+            code, body = curl(f"https://slow.example:{g.port}/", "--http2", resolve_port=g.port, host="slow.example")
+            self.assertEqual(code, 504, body)
+            self.assertLess(time.monotonic() - started, 10)
             self.assertEqual(s.curl("/")[0], 200, "other routes are unaffected")
 
 
