@@ -36,12 +36,37 @@ constexpr uint32_t kMaxResetsPerSecond = 200; // client RST_STREAMs per connecti
 
 class Session;
 
+// Wakes one coroutine that waits for a condition: an Asio timer that never expires, cancelled to
+// wake. Made at the first wait, because most streams never wait (a GET has no body to wait for, a
+// small answer fits the window) and making a timer costs a service-registry search under a mutex.
+class Wakeup {
+public:
+  explicit Wakeup(asio::io_context& ctx) : ctx_(&ctx) {}
+  void wake() {
+    if (timer_) {
+      timer_->cancel();
+    }
+  }
+  // Returns after wake() (or when the context goes away): the caller checks its condition again.
+  auto wait() {
+    if (!timer_) {
+      timer_.emplace(*ctx_);
+    }
+    timer_->expires_at(std::chrono::steady_clock::time_point::max());
+    return timer_->async_wait(asio::redirect_error(use_awaitable, ignored_));
+  }
+
+private:
+  asio::io_context* ctx_;
+  std::optional<asio::steady_timer> timer_;
+  error_code ignored_;
+};
+
 // One request stream: a Pipe for the HTTP/1.1 request path on one side, frames on the other.
 class H2Stream : public Pipe {
 public:
   H2Stream(Session& s, int32_t id, asio::io_context& ctx, Metrics& metrics)
-      : metrics_(&metrics), session_(&s), id_(id), inReady_(ctx, std::chrono::steady_clock::time_point::max()),
-        outSpace_(ctx, std::chrono::steady_clock::time_point::max()) {}
+      : metrics_(&metrics), session_(&s), id_(id), inReady_(ctx), outSpace_(ctx) {}
 
   bool counted = false; // in Metrics::h2StreamsOpen until the stream closes
   ~H2Stream() override { uncount(); }
@@ -83,8 +108,8 @@ public:
 
 private:
   void wake() {
-    inReady_.cancel();
-    outSpace_.cancel();
+    inReady_.wake();
+    outSpace_.wake();
   }
   bool responseHead();
   // Submits HEADERS for a final response (and the DATA provider when a body follows).
@@ -109,7 +134,7 @@ private:
   bool inEnd_ = false;
   bool chunkedIn_ = false;
   size_t unconsumed_ = 0; // DATA bytes received but not yet given back to the window
-  asio::steady_timer inReady_;
+  Wakeup inReady_;
   // response
   std::string raw_;          // HTTP/1.1 response bytes before the head is complete
   bool headDone_ = false;
@@ -121,7 +146,7 @@ private:
   bool deferred_ = false;
   bool complete_ = false;    // the response was wholly framed
   bool closed_ = false;      // the stream is gone (RST, end of connection)
-  asio::steady_timer outSpace_;
+  Wakeup outSpace_;
 };
 
 class Session : public std::enable_shared_from_this<Session>, public DrainListener {
@@ -282,7 +307,7 @@ void H2Stream::requestData(const uint8_t* data, size_t len) {
     in_.append(reinterpret_cast<const char*>(data), len);
   }
   unconsumed_ += len;
-  inReady_.cancel();
+  inReady_.wake();
 }
 
 void H2Stream::requestEnd() {
@@ -290,14 +315,12 @@ void H2Stream::requestEnd() {
     in_.append("0\r\n\r\n");
   }
   inEnd_ = true;
-  inReady_.cancel();
+  inReady_.wake();
 }
 
 awaitable<void> H2Stream::waitReadable(error_code& ec) {
   while (in_.empty() && !inEnd_ && !closed_) {
-    error_code ignored;
-    inReady_.expires_at(std::chrono::steady_clock::time_point::max());
-    co_await inReady_.async_wait(asio::redirect_error(use_awaitable, ignored));
+    co_await inReady_.wait();
   }
   if (in_.empty() && (inEnd_ || closed_)) {
     ec = asio::error::eof;
@@ -350,9 +373,7 @@ awaitable<void> H2Stream::write(asio::const_buffer b, error_code& ec) {
   session_->flush();
   // Back pressure: wait while nghttp2 has not framed what we hold (the client's window is shut).
   while (out_.size() > kMaxBufferedResponse && !closed_ && session_ != nullptr) {
-    error_code ignored;
-    outSpace_.expires_at(std::chrono::steady_clock::time_point::max());
-    co_await outSpace_.async_wait(asio::redirect_error(use_awaitable, ignored));
+    co_await outSpace_.wait();
   }
   if (closed_) {
     ec = asio::error::broken_pipe;
@@ -496,7 +517,7 @@ ssize_t H2Stream::readResponse(uint8_t* buf, size_t length, uint32_t* flags) {
   std::memcpy(buf, out_.data(), n);
   out_.erase(0, n);
   if (out_.size() <= kMaxBufferedResponse) {
-    outSpace_.cancel();
+    outSpace_.wake();
   }
   if (out_.empty()) {
     if (outEnd_) {
