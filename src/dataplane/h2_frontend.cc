@@ -24,8 +24,6 @@ namespace gantry::dataplane {
 
 namespace {
 
-using asio::awaitable;
-using asio::use_awaitable;
 
 constexpr size_t kMaxRequestHead = 60 * 1024;      // as for HTTP/1.1: 431 past it
 constexpr uint32_t kMaxConcurrentStreams = 128;

@@ -28,8 +28,6 @@ namespace gantry::dataplane {
 namespace {
 
 using namespace std::chrono_literals;
-using asio::awaitable;
-using asio::use_awaitable;
 
 // Defaults of the product (DESIGN.md): request timeout 60 s, HTTP idle timeout 5 min, backend
 // connect timeout 5 s, request headers up to 60 KB (431 past it).

@@ -112,11 +112,11 @@ void Worker::publish(SnapshotConstSharedPtr snapshot, std::map<std::string, int>
   });
 }
 
-asio::awaitable<void> Worker::acceptLoop(std::shared_ptr<tcp::acceptor> acceptor, std::string key) {
+awaitable<void> Worker::acceptLoop(std::shared_ptr<tcp::acceptor> acceptor, std::string key) {
   while (acceptor->is_open()) {
     error_code ec;
     tcp::endpoint peer; // from accept(2) itself: no getpeername per connection
-    tcp::socket s = co_await acceptor->async_accept(peer, asio::redirect_error(asio::use_awaitable, ec));
+    tcp::socket s = co_await acceptor->async_accept(peer, asio::redirect_error(use_awaitable, ec));
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor->is_open()) {
         break;
@@ -124,7 +124,7 @@ asio::awaitable<void> Worker::acceptLoop(std::shared_ptr<tcp::acceptor> acceptor
       // EMFILE and friends: back off briefly instead of spinning.
       spdlog::warn("accept on {} failed: {}", key, ec.message());
       asio::steady_timer t(ctx_, 50ms);
-      co_await t.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
       continue;
     }
     metrics_.connectionsAccepted.fetch_add(1, std::memory_order_relaxed);

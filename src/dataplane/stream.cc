@@ -24,8 +24,6 @@
 
 namespace gantry::dataplane {
 
-using asio::awaitable;
-using asio::use_awaitable;
 
 namespace {
 

@@ -28,6 +28,14 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
+// The data plane's coroutines run on a worker's io_context and are typed with its executor, not
+// the type-erased any_io_executor: resuming one, posting its completions and spawning it then
+// need no type-erased executor copied, compared or called through.
+using Executor = asio::io_context::executor_type;
+template <typename T = void>
+using awaitable = asio::awaitable<T, Executor>;
+inline constexpr asio::use_awaitable_t<Executor> use_awaitable;
+
 // Counters of one worker (relaxed atomics: written by the worker only, read by /metrics, which
 // sums the workers'; one cache-line-aligned block each, so workers never share a line).
 struct alignas(64) Metrics {
@@ -156,10 +164,10 @@ class Pipe {
 public:
   virtual ~Pipe() = default;
   // Request bytes, as HTTP/1.1; 0 with asio::error::eof at the end.
-  virtual asio::awaitable<size_t> read(asio::mutable_buffer b, error_code& ec) = 0;
-  virtual asio::awaitable<void> waitReadable(error_code& ec) = 0;
+  virtual awaitable<size_t> read(asio::mutable_buffer b, error_code& ec) = 0;
+  virtual awaitable<void> waitReadable(error_code& ec) = 0;
   // Response bytes, as HTTP/1.1.
-  virtual asio::awaitable<void> write(asio::const_buffer b, error_code& ec) = 0;
+  virtual awaitable<void> write(asio::const_buffer b, error_code& ec) = 0;
   virtual void shutdown() = 0; // the response is complete
   virtual void close() = 0;    // abort (RST_STREAM unless the response was complete)
   virtual SSL* ssl() = 0;      // the TLS connection the stream belongs to
@@ -219,21 +227,21 @@ public:
     bool flushing = false; // a flush() is waiting for the socket and will send all of `out`
   };
 
-  asio::awaitable<size_t> readSome(asio::mutable_buffer b, error_code& ec);
+  awaitable<size_t> readSome(asio::mutable_buffer b, error_code& ec);
   // Returns when there is something to read (TLS: already decrypted, or bytes on the socket).
-  asio::awaitable<void> waitReadable(error_code& ec);
+  awaitable<void> waitReadable(error_code& ec);
   // `last`: the connection closes after this write; TLS sends close_notify (RFC 8446 section 6.1)
   // in the same send(2) as the data, and startShutdown has nothing left to send.
-  asio::awaitable<void> writeAll(asio::const_buffer buf, error_code& ec, bool last = false);
-  asio::awaitable<void> handshake(error_code& ec);
+  awaitable<void> writeAll(asio::const_buffer buf, error_code& ec, bool last = false);
+  awaitable<void> handshake(error_code& ec);
   // TLS: sends close_notify (RFC 8446 section 6.1); then, with `halfClose`, shuts the sending
   // side (tunnels keep reading after it; a connection about to close need not).
-  asio::awaitable<void> shutdown(bool halfClose = true);
+  awaitable<void> shutdown(bool halfClose = true);
   // TLS: queues close_notify and sends what it can without waiting; false when bytes are left
   // for flush() (the socket is full). Lets a caller bound the wait only when there is one.
   bool startShutdown();
   // TLS: sends the records held back (see TlsIo), waiting for the socket as needed.
-  asio::awaitable<void> flush(error_code& ec);
+  awaitable<void> flush(error_code& ec);
   bool holdsBack() const { return io_ && io_->out.size() > 0; }
   void close();
 
@@ -243,14 +251,14 @@ private:
   };
   // The coroutines behind readSome, waitReadable and writeAll (which are not coroutines: they hand
   // back the awaitable of the path that does the work, one coroutine frame per call, not two).
-  asio::awaitable<size_t> readTls(asio::mutable_buffer b, error_code& ec);
-  asio::awaitable<void> waitTlsReadable(error_code& ec);
-  asio::awaitable<void> writeOwn(asio::const_buffer buf, error_code& ec, bool last);
+  awaitable<size_t> readTls(asio::mutable_buffer b, error_code& ec);
+  awaitable<void> waitTlsReadable(error_code& ec);
+  awaitable<void> writeOwn(asio::const_buffer buf, error_code& ec, bool last);
   // Waits until OpenSSL's `want` (SSL_ERROR_WANT_READ/WRITE) can be satisfied; false on error.
-  asio::awaitable<bool> waitFor(int want, error_code& ec);
+  awaitable<bool> waitFor(int want, error_code& ec);
   // Reads from the socket into io_ (into `small` when `idle`); false at EOF or on error (which
   // OpenSSL then reports through the BIO).
-  asio::awaitable<bool> fill(bool idle, error_code& ec);
+  awaitable<bool> fill(bool idle, error_code& ec);
   // Sends held-back records without waiting: false while bytes are left because the socket is
   // full; true when none are left or on a socket error (in `ec`).
   bool sendHeldBack(error_code& ec);
@@ -333,7 +341,7 @@ public:
   void flushAccessLog();
 
 private:
-  asio::awaitable<void> acceptLoop(std::shared_ptr<tcp::acceptor> acceptor, std::string key);
+  awaitable<void> acceptLoop(std::shared_ptr<tcp::acceptor> acceptor, std::string key);
   void startSweep();
   void closeAcceptors();
 
@@ -363,6 +371,6 @@ void serveConnection(Worker& worker, tcp::socket socket, std::string portKey, st
 // One HTTP/2 stream's request through the HTTP/1.1 request path (h2_frontend.cc calls it).
 void serveStream(Worker& worker, std::shared_ptr<Pipe> pipe, std::string portKey, std::string peer);
 // An HTTP/2 connection (ALPN h2) after its TLS handshake; returns when it is closed.
-asio::awaitable<void> serveHttp2(Worker& worker, Stream stream, std::string portKey, std::string peer);
+awaitable<void> serveHttp2(Worker& worker, Stream stream, std::string portKey, std::string peer);
 
 } // namespace gantry::dataplane
