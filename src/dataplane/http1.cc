@@ -69,6 +69,40 @@ size_t scanFieldValue(const char* p, size_t pos, size_t n) {
   return pos;
 }
 
+// Where a field name starting at `pos` ends: the first byte that is not a tchar (RFC 9110 section
+// 5.6.2). Names are mostly letters, digits and '-': those are passed 16 at a time; at any other
+// byte (':' ends the name; '_', '.' and the rest of tchar go on) the table decides, byte by byte.
+size_t scanFieldName(const char* p, size_t pos, size_t n) {
+#if defined(__SSE2__)
+  const __m128i toA = _mm_set1_epi8(static_cast<char>(128 - 'a')); // 'a'..'z' -> -128..-103
+  const __m128i to0 = _mm_set1_epi8(static_cast<char>(128 - '0')); // '0'..'9' -> -128..-119
+  const __m128i letters = _mm_set1_epi8(static_cast<char>(-128 + 26));
+  const __m128i digits = _mm_set1_epi8(static_cast<char>(-128 + 10));
+  const __m128i lowerBit = _mm_set1_epi8(0x20);
+  const __m128i dash = _mm_set1_epi8('-');
+  while (pos + 16 <= n) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + pos));
+    __m128i ok = _mm_cmplt_epi8(_mm_add_epi8(_mm_or_si128(v, lowerBit), toA), letters);
+    ok = _mm_or_si128(ok, _mm_cmplt_epi8(_mm_add_epi8(v, to0), digits));
+    ok = _mm_or_si128(ok, _mm_cmpeq_epi8(v, dash));
+    const unsigned other = ~static_cast<unsigned>(_mm_movemask_epi8(ok)) & 0xffffU;
+    if (other == 0) {
+      pos += 16;
+      continue;
+    }
+    pos += static_cast<size_t>(__builtin_ctz(other));
+    if ((kClasses[static_cast<unsigned char>(p[pos])] & kTchar) == 0) {
+      return pos;
+    }
+    ++pos; // another tchar: carry on past it
+  }
+#endif
+  while (pos < n && (kClasses[static_cast<unsigned char>(p[pos])] & kTchar) != 0) {
+    ++pos;
+  }
+  return pos;
+}
+
 bool isToken(std::string_view s) {
   for (char c : s) {
     if ((kClasses[static_cast<unsigned char>(c)] & kTchar) == 0) {
@@ -102,7 +136,6 @@ ParseResult parseFields(std::string_view block, Head& head, bool isRequest) {
   }
   const char* p = block.data();
   const size_t n = block.size();
-  auto cls = [p](size_t i) { return kClasses[static_cast<unsigned char>(p[i])]; };
   size_t pos = 0;
   while (pos < n) {
     if (p[pos] == '\r' && pos + 1 < n && p[pos + 1] == '\n') {
@@ -113,9 +146,7 @@ ParseResult parseFields(std::string_view block, Head& head, bool isRequest) {
       return fail(400, "obsolete line folding in header"); // RFC 9112 section 5.2
     }
     const size_t nameStart = pos;
-    while (pos < n && (cls(pos) & kTchar) != 0) {
-      ++pos;
-    }
+    pos = scanFieldName(p, pos, n);
     if (pos == n || p[pos] != ':' || pos == nameStart) {
       const size_t eol = block.find("\r\n", nameStart);
       const bool colon = block.substr(nameStart, eol == std::string_view::npos ? eol : eol - nameStart).find(':') !=
