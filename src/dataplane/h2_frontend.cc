@@ -70,7 +70,7 @@ public:
   ~H2Stream() override { uncount(); }
   void uncount() {
     if (counted) {
-      metrics_->h2StreamsOpen.fetch_sub(1, std::memory_order_relaxed);
+      Metrics::dec(metrics_->h2StreamsOpen);
     }
     counted = false;
   }
@@ -646,7 +646,7 @@ struct Session::Cb {
       }
       st->start(endStream);
       st->counted = true;
-      s.worker_.metrics().h2StreamsOpen.fetch_add(1, std::memory_order_relaxed);
+      Metrics::inc(s.worker_.metrics().h2StreamsOpen);
       serveStream(s.worker_, st, s.portKey_, s.peer_);
     } else if (endStream) {
       st->requestEnd(); // the last DATA frame, or trailers

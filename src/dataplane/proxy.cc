@@ -135,10 +135,10 @@ std::string hostOnly(std::string_view hostHeader) {
 
 void Metrics::countStatus(int status) {
   switch (status / 100) {
-  case 2: responses2xx.fetch_add(1, std::memory_order_relaxed); break;
-  case 3: responses3xx.fetch_add(1, std::memory_order_relaxed); break;
-  case 4: responses4xx.fetch_add(1, std::memory_order_relaxed); break;
-  case 5: responses5xx.fetch_add(1, std::memory_order_relaxed); break;
+  case 2: inc(responses2xx); break;
+  case 3: inc(responses3xx); break;
+  case 4: inc(responses4xx); break;
+  case 5: inc(responses5xx); break;
   default: break;
   }
 }
@@ -459,17 +459,19 @@ private:
 
 awaitable<void> Connection::run() {
   auto self = shared_from_this();
-  worker_.metrics().connectionsActive.fetch_add(1, std::memory_order_relaxed);
+  if (!client_->isPipe()) { // (an HTTP/2 stream is counted as its connection)
+    Metrics::inc(worker_.metrics().connectionsActive);
+  }
   error_code ec;
   if (client_->isTls() && !client_->isPipe()) {
     arm(kHandshakeTimeout, TimeoutPhase::Handshake);
     co_await client_->handshake(ec);
     if (ec) {
-      worker_.metrics().tlsHandshakeFailures.fetch_add(1, std::memory_order_relaxed);
+      Metrics::inc(worker_.metrics().tlsHandshakeFailures);
       spdlog::debug("TLS handshake with client {} failed: {}", peer_, ec.message());
       ERR_clear_error();
       client_->close();
-      worker_.metrics().connectionsActive.fetch_sub(1, std::memory_order_relaxed);
+      Metrics::dec(worker_.metrics().connectionsActive);
       co_return;
     }
     const unsigned char* alpn = nullptr;
@@ -480,12 +482,9 @@ awaitable<void> Connection::run() {
       disarm();
       worker_.deadlines().remove(*this);
       co_await serveHttp2(worker_, std::move(*client_), portKey_, peer_);
-      worker_.metrics().connectionsActive.fetch_sub(1, std::memory_order_relaxed);
+      Metrics::dec(worker_.metrics().connectionsActive);
       co_return;
     }
-  }
-  if (client_->isPipe()) {
-    worker_.metrics().connectionsActive.fetch_sub(1, std::memory_order_relaxed); // counted as the HTTP/2 connection
   }
   bool keepAlive = true;
   while (keepAlive) {
@@ -541,8 +540,8 @@ awaitable<void> Connection::run() {
     if (closed) {
       break;
     }
-    worker_.metrics().requests.fetch_add(1, std::memory_order_relaxed);
-    worker_.metrics().requestsInFlight.fetch_add(1, std::memory_order_relaxed);
+    Metrics::inc(worker_.metrics().requests);
+    Metrics::inc(worker_.metrics().requestsInFlight);
     if (worker_.accessLogOn()) {
       access_.emplace();
       access_->start = std::chrono::system_clock::now();
@@ -555,7 +554,7 @@ awaitable<void> Connection::run() {
       logAccess();
       access_.reset();
     }
-    worker_.metrics().requestsInFlight.fetch_sub(1, std::memory_order_relaxed);
+    Metrics::dec(worker_.metrics().requestsInFlight);
   }
   if (client_->isPipe()) {
     co_await client_->shutdown(false);
@@ -569,7 +568,7 @@ awaitable<void> Connection::run() {
   worker_.deadlines().remove(*this);
   client_->close();
   if (!client_->isPipe()) {
-    worker_.metrics().connectionsActive.fetch_sub(1, std::memory_order_relaxed);
+    Metrics::dec(worker_.metrics().connectionsActive);
   }
 }
 
@@ -692,7 +691,7 @@ awaitable<std::unique_ptr<UpstreamConn>> Connection::connectUpstream(const Clust
   }
   tcp::socket sock(std::move(*sockp));
   sock.set_option(tcp::no_delay(true), ec);
-  worker_.metrics().upstreamConnects.fetch_add(1, std::memory_order_relaxed);
+  Metrics::inc(worker_.metrics().upstreamConnects);
   std::unique_ptr<UpstreamConn> conn;
   if (cluster.tlsContext) {
     conn = std::make_unique<UpstreamConn>(Stream(std::move(sock), cluster.tlsContext->native_handle(), false));
@@ -717,7 +716,7 @@ awaitable<std::unique_ptr<UpstreamConn>> Connection::connectUpstream(const Clust
       co_return nullptr;
     }
     if (SSL_session_reused(ssl) == 1) {
-      worker_.metrics().upstreamTlsResumed.fetch_add(1, std::memory_order_relaxed);
+      Metrics::inc(worker_.metrics().upstreamTlsResumed);
     }
   } else {
     conn = std::make_unique<UpstreamConn>(Stream(std::move(sock)));
@@ -886,7 +885,7 @@ awaitable<Connection::H2cOutcome> Connection::forwardH2c(const H2cExchange& x) {
     std::string failure;
     up = co_await connectUpstream(x.cluster, ep, key, failure);
     if (!up) {
-      worker_.metrics().upstreamFailures.fetch_add(1, std::memory_order_relaxed);
+      Metrics::inc(worker_.metrics().upstreamFailures);
       outcome.failStatus = timedOut_ == TimeoutPhase::Connect ? 504 : 502;
       timedOut_ = TimeoutPhase::None;
       outcome.failure = failure;
@@ -899,7 +898,7 @@ awaitable<Connection::H2cOutcome> Connection::forwardH2c(const H2cExchange& x) {
       co_return outcome;
     }
   } else {
-    worker_.metrics().upstreamReuses.fetch_add(1, std::memory_order_relaxed);
+    Metrics::inc(worker_.metrics().upstreamReuses);
   }
   upstream_ = up.get();
   arm(x.timeout, TimeoutPhase::Request);
@@ -1293,11 +1292,11 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
       up = fresh == 0 ? worker_.pool().take(key) : nullptr;
       const bool reused = up != nullptr;
       if (reused) {
-        worker_.metrics().upstreamReuses.fetch_add(1, std::memory_order_relaxed);
+        Metrics::inc(worker_.metrics().upstreamReuses);
       } else {
         up = co_await connectUpstream(*cluster, ep, key, failure);
         if (!up) {
-          worker_.metrics().upstreamFailures.fetch_add(1, std::memory_order_relaxed);
+          Metrics::inc(worker_.metrics().upstreamFailures);
           break;
         }
       }

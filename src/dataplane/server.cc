@@ -127,7 +127,7 @@ awaitable<void> Worker::acceptLoop(std::shared_ptr<tcp::acceptor> acceptor, std:
       co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
       continue;
     }
-    metrics_.connectionsAccepted.fetch_add(1, std::memory_order_relaxed);
+    Metrics::inc(metrics_.connectionsAccepted);
     serveConnection(*this, std::move(s), key, peer.address().to_string());
   }
 }
