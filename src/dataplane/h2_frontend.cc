@@ -24,7 +24,6 @@ namespace gantry::dataplane {
 
 namespace {
 
-
 constexpr size_t kMaxRequestHead = 60 * 1024;      // as for HTTP/1.1: 431 past it
 constexpr uint32_t kMaxConcurrentStreams = 128;
 constexpr int32_t kStreamWindow = 256 * 1024;      // request body bytes buffered per stream

@@ -601,13 +601,6 @@ awaitable<bool> Connection::writeStatus(int status, bool keep) {
   co_return keep && !ec;
 }
 
-namespace {
-
-
-
-} // namespace
-
-
 std::string Connection::buildUpstreamHead(const http1::Head& head, std::string_view requestId,
                                           const CompiledRoute& route, const ir::WeightedBackend& backend,
                                           std::string_view path, std::string_view query,

@@ -24,7 +24,6 @@
 
 namespace gantry::dataplane {
 
-
 namespace {
 
 // The BIO under every TLS stream: reads are served from Stream::TlsIo (filled by Asio), writes go
