@@ -200,7 +200,7 @@ private:
   bool writerWaiting_ = false;
   bool dead_ = false;
   asio::steady_timer idle_;
-  asio::steady_timer wake_; // the writer waits on it; cancel() wakes it
+  Wakeup wake_; // the writer waits on it
   std::chrono::steady_clock::time_point lastActivity_;
   friend class H2Stream;
 };
@@ -744,7 +744,7 @@ awaitable<void> Session::run() {
     st->ended();
   }
   // Let the writer send what is left (a GOAWAY), then close.
-  wake_.cancel();
+  wake_.wake();
   for (int i = 0; i < 50 && writerRunning_; ++i) {
     asio::steady_timer t(worker_.context(), std::chrono::milliseconds(10));
     co_await t.async_wait(asio::redirect_error(use_awaitable, ec));
@@ -773,7 +773,7 @@ awaitable<void> Session::run() {
 
 void Session::flush() {
   if (writerWaiting_ && session_ != nullptr && nghttp2_session_want_write(session_) != 0) {
-    wake_.cancel();
+    wake_.wake();
   }
 }
 
@@ -796,9 +796,7 @@ awaitable<void> Session::writer() {
         break;
       }
       writerWaiting_ = true;
-      wake_.expires_at(std::chrono::steady_clock::time_point::max());
-      error_code woken; // operation_aborted: flush() cancelled the wait
-      co_await wake_.async_wait(asio::redirect_error(use_awaitable, woken));
+      co_await wake_.wait();
       writerWaiting_ = false;
       continue;
     }

@@ -43,6 +43,14 @@ constexpr std::array<uint8_t, 256> makeClasses() {
 }
 constexpr std::array<uint8_t, 256> kClasses = makeClasses();
 
+// The first byte from `pos` on whose class lacks `cls`, or `n`: one byte at a time.
+size_t scanClass(const char* p, size_t pos, size_t n, uint8_t cls) {
+  while (pos < n && (kClasses[static_cast<unsigned char>(p[pos])] & cls) != 0) {
+    ++pos;
+  }
+  return pos;
+}
+
 // The first byte from `pos` on that cannot be in a field value (kFieldValue), or `n`. Values are
 // most of a head's bytes; SSE2 (every x86-64) checks 16 at a time, the table does the rest.
 size_t scanFieldValue(const char* p, size_t pos, size_t n) {
@@ -63,10 +71,7 @@ size_t scanFieldValue(const char* p, size_t pos, size_t n) {
     pos += 16;
   }
 #endif
-  while (pos < n && (kClasses[static_cast<unsigned char>(p[pos])] & kFieldValue) != 0) {
-    ++pos;
-  }
-  return pos;
+  return scanClass(p, pos, n, kFieldValue);
 }
 
 // Where a field name starting at `pos` ends: the first byte that is not a tchar (RFC 9110 section
@@ -97,19 +102,11 @@ size_t scanFieldName(const char* p, size_t pos, size_t n) {
     ++pos; // another tchar: carry on past it
   }
 #endif
-  while (pos < n && (kClasses[static_cast<unsigned char>(p[pos])] & kTchar) != 0) {
-    ++pos;
-  }
-  return pos;
+  return scanClass(p, pos, n, kTchar);
 }
 
 bool isToken(std::string_view s) {
-  for (char c : s) {
-    if ((kClasses[static_cast<unsigned char>(c)] & kTchar) == 0) {
-      return false;
-    }
-  }
-  return !s.empty();
+  return !s.empty() && scanClass(s.data(), 0, s.size(), kTchar) == s.size();
 }
 
 ParseResult fail(int status, std::string why) {

@@ -204,62 +204,54 @@ struct SocketInternals : tcp::socket {
   }
 };
 
-// The reactor of the context a socket belongs to: a search of the context's service registry
-// under a mutex (comparing type names), so a Stream does it once, not per read.
-void* reactorOf(tcp::socket& socket) {
-  return &asio::use_service<detail::reactor>(asio::query(socket.get_executor(), asio::execution::context));
-}
-
 // Queues `op` on the socket's read queue; the reactor tries it at once unless the socket is
 // known to be drained.
-void startRead(void* reactor, tcp::socket& socket, detail::reactor_op* op) {
-  static_cast<detail::reactor*>(reactor)->start_op(detail::reactor::read_op, socket.native_handle(),
-                                                   SocketInternals::of(socket), op,
-                                                   /*is_continuation=*/true, /*allow_speculative=*/true);
+void startRead(tcp::socket& socket, detail::reactor_op* op) {
+  auto& reactor = asio::use_service<detail::reactor>(asio::query(socket.get_executor(), asio::execution::context));
+  reactor.start_op(detail::reactor::read_op, socket.native_handle(), SocketInternals::of(socket), op,
+                   /*is_continuation=*/true, /*allow_speculative=*/true);
 }
 
 // One read of the socket (the stream's only way to read it).
-awaitable<size_t> readSocket(void* reactor, tcp::socket& socket, asio::mutable_buffer buf, error_code& ec) {
+awaitable<size_t> readSocket(tcp::socket& socket, asio::mutable_buffer buf, error_code& ec) {
   auto token = asio::redirect_error(use_awaitable, ec);
   return asio::async_initiate<decltype(token), void(error_code, size_t)>(
-      [reactor, &socket, buf](auto handler) {
+      [&socket, buf](auto handler) {
         using Op = DrainingRead<std::decay_t<decltype(handler)>>;
-        startRead(reactor, socket, new Op(static_cast<int>(socket.native_handle()), buf, std::move(handler)));
+        startRead(socket, new Op(static_cast<int>(socket.native_handle()), buf, std::move(handler)));
       },
       token);
 }
 
 // Waits until the socket has something to read.
-awaitable<void> waitSocketReadable(void* reactor, tcp::socket& socket, error_code& ec) {
+awaitable<void> waitSocketReadable(tcp::socket& socket, error_code& ec) {
   auto token = asio::redirect_error(use_awaitable, ec);
   return asio::async_initiate<decltype(token), void(error_code)>(
-      [reactor, &socket](auto handler) {
-        startRead(reactor, socket, new ReadinessWait<std::decay_t<decltype(handler)>>(std::move(handler)));
+      [&socket](auto handler) {
+        startRead(socket, new ReadinessWait<std::decay_t<decltype(handler)>>(std::move(handler)));
       },
       token);
 }
 #else
-void* reactorOf(tcp::socket&) { return nullptr; }
-
-awaitable<size_t> readSocket(void*, tcp::socket& socket, asio::mutable_buffer buf, error_code& ec) {
+awaitable<size_t> readSocket(tcp::socket& socket, asio::mutable_buffer buf, error_code& ec) {
   return socket.async_read_some(buf, asio::redirect_error(use_awaitable, ec));
 }
 
-awaitable<void> waitSocketReadable(void*, tcp::socket& socket, error_code& ec) {
+awaitable<void> waitSocketReadable(tcp::socket& socket, error_code& ec) {
   return socket.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
 }
 #endif
 
 } // namespace
 
-Stream::Stream(tcp::socket s) : socket_(std::move(s)), reactor_(reactorOf(*socket_)) {
+Stream::Stream(tcp::socket s) : socket_(std::move(s)) {
   // Plain TCP: reads go through the reactor ops above, which need a non-blocking socket.
   error_code ec;
   socket_->non_blocking(true, ec);
 }
 
 Stream::Stream(tcp::socket s, SSL_CTX* ctx, bool server)
-    : socket_(std::move(s)), reactor_(reactorOf(*socket_)), io_(std::make_unique<TlsIo>()), ssl_(SSL_new(ctx)) {
+    : socket_(std::move(s)), io_(std::make_unique<TlsIo>()), ssl_(SSL_new(ctx)) {
   error_code ec;
   socket_->non_blocking(true, ec);
   io_->fd = static_cast<int>(socket_->native_handle());
@@ -364,13 +356,13 @@ awaitable<bool> Stream::fill(bool idle, error_code& ec) {
   }
   size_t n = 0;
   if (idle && io_->smallLen == 0 && io_->in.size() == 0) {
-    n = co_await readSocket(reactor_, *socket_, asio::buffer(io_->small, sizeof io_->small), ec);
+    n = co_await readSocket(*socket_, asio::buffer(io_->small, sizeof io_->small), ec);
     if (!ec) {
       io_->smallPos = 0;
       io_->smallLen = n;
     }
   } else {
-    n = co_await readSocket(reactor_, *socket_, io_->in.prepare(16 * 1024), ec);
+    n = co_await readSocket(*socket_, io_->in.prepare(16 * 1024), ec);
     if (!ec) {
       io_->in.commit(n);
     } else if (io_->in.size() == 0) {
@@ -396,7 +388,7 @@ awaitable<void> Stream::waitReadable(error_code& ec) {
     return pipe_->waitReadable(ec);
   }
   if (!ssl_) {
-    return waitSocketReadable(reactor_, *socket_, ec);
+    return waitSocketReadable(*socket_, ec);
   }
   return waitTlsReadable(ec);
 }
@@ -413,7 +405,7 @@ awaitable<size_t> Stream::readSome(asio::mutable_buffer b, error_code& ec) {
     return pipe_->read(b, ec);
   }
   if (!ssl_) {
-    return readSocket(reactor_, *socket_, b, ec);
+    return readSocket(*socket_, b, ec);
   }
   return readTls(b, ec);
 }

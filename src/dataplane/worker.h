@@ -275,7 +275,6 @@ private:
   bool sendHeldBack(error_code& ec);
 
   std::optional<tcp::socket> socket_; // none for a pipe
-  void* reactor_ = nullptr;            // the Asio reactor of socket_'s context (stream.cc)
   std::unique_ptr<TlsIo> io_;
   std::unique_ptr<SSL, SslFree> ssl_;
   std::shared_ptr<Pipe> pipe_;
