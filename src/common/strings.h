@@ -1,6 +1,7 @@
 #pragma once
 // Small string helpers shared by every stage (no allocation unless the result is a string).
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,11 +11,35 @@ namespace gantry {
 
 inline char asciiLower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
+// Eight bytes at once: each byte in 'A'..'Z' gets the case bit (0x20), every other byte stays.
+// A byte's low seven bits plus a constant sets its top bit past a bound, without carrying into
+// the next byte; the two bounds together pick the capitals, `~x` leaves bytes >= 0x80 alone.
+inline uint64_t asciiLower8(uint64_t x) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  const uint64_t low7 = x & (0x7f * kOnes);
+  const uint64_t atLeastA = low7 + (0x80 - 'A') * kOnes;
+  const uint64_t pastZ = low7 + (0x80 - 'Z' - 1) * kOnes;
+  const uint64_t capitals = (atLeastA ^ pastZ) & ~x & (0x80 * kOnes);
+  return x | (capitals >> 2);
+}
+
+// ASCII case-insensitive equality (field names, tokens: RFC 9110 section 5.1), 8 bytes a step.
 inline bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) {
+  const size_t n = a.size();
+  if (n != b.size()) {
     return false;
   }
-  for (size_t i = 0; i < a.size(); ++i) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x = 0;
+    uint64_t y = 0;
+    std::memcpy(&x, a.data() + i, 8);
+    std::memcpy(&y, b.data() + i, 8);
+    if (asciiLower8(x) != asciiLower8(y)) {
+      return false;
+    }
+  }
+  for (; i < n; ++i) {
     if (asciiLower(a[i]) != asciiLower(b[i])) {
       return false;
     }

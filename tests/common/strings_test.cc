@@ -34,6 +34,21 @@ TEST(StringsTest, IequalsFoldsLettersOnly) {
       ASSERT_EQ(iequals(std::string_view(a, 2), std::string_view(b, 2)), want) << x << " " << y;
     }
   }
+  // Every pair of bytes at each place of a 17-byte string: in either 8-byte step and in the tail.
+  std::string a(17, 'q');
+  std::string b(17, 'Q');
+  for (size_t at = 0; at < a.size(); ++at) {
+    for (int x = 0; x < 256; ++x) {
+      for (int y = 0; y < 256; ++y) {
+        a[at] = static_cast<char>(x);
+        b[at] = static_cast<char>(y);
+        const bool want = asciiLower(static_cast<char>(x)) == asciiLower(static_cast<char>(y));
+        ASSERT_EQ(iequals(a, b), want) << "at " << at << ": " << x << " " << y;
+      }
+    }
+    a[at] = 'q';
+    b[at] = 'Q';
+  }
   EXPECT_FALSE(iequals("@", "`")); // 0x40 and 0x60 differ by the case bit but are not letters
   EXPECT_FALSE(iequals("[", "{"));
   EXPECT_TRUE(iequals("X-Request-ID", "x-request-id"));
