@@ -14,7 +14,7 @@
 
 #include <cstring>
 #include <iterator>
-#include <map>
+#include <vector>
 
 #include "common/strings.h"
 #include "dataplane/http1.h"
@@ -65,6 +65,7 @@ public:
   H2Stream(Session& s, int32_t id, asio::io_context& ctx, Metrics& metrics)
       : metrics_(&metrics), session_(&s), id_(id), inReady_(ctx), outSpace_(ctx) {}
 
+  int32_t id() const { return id_; }
   bool counted = false; // in Metrics::h2StreamsOpen until the stream closes
   ~H2Stream() override { uncount(); }
   void uncount() {
@@ -170,7 +171,6 @@ public:
   nghttp2_session* raw() { return session_; }
   SSL* ssl() { return stream_.ownSsl(); }
   Worker& worker() { return worker_; }
-  void forget(int32_t id) { streams_.erase(id); }
 
 private:
   struct Cb;
@@ -195,7 +195,31 @@ private:
   std::string portKey_;
   std::string peer_;
   nghttp2_session* session_ = nullptr;
-  std::map<int32_t, std::shared_ptr<H2Stream>> streams_;
+  // The open streams, in no order: at most kMaxConcurrentStreams and usually a handful, so a scan
+  // costs less than a tree and allocates nothing per stream.
+  std::vector<std::shared_ptr<H2Stream>> streams_;
+  std::shared_ptr<H2Stream>* slot(int32_t id) {
+    for (auto& st : streams_) {
+      if (st->id() == id) {
+        return &st;
+      }
+    }
+    return nullptr;
+  }
+  H2Stream* find(int32_t id) {
+    auto* held = slot(id);
+    return held != nullptr ? held->get() : nullptr;
+  }
+  // Drops the session's hold on the stream (its request path may hold it longer).
+  void erase(const H2Stream* stream) {
+    for (auto& st : streams_) {
+      if (st.get() == stream) {
+        st = std::move(streams_.back());
+        streams_.pop_back();
+        return;
+      }
+    }
+  }
   bool writerRunning_ = false;
   bool writerWaiting_ = false;
   bool dead_ = false;
@@ -574,7 +598,7 @@ struct Session::Cb {
   static int beginHeaders(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     auto& s = self(user);
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
-      s.streams_[frame->hd.stream_id] = std::make_shared<H2Stream>(s, frame->hd.stream_id, s.worker_.context(), s.worker_.metrics());
+      s.streams_.push_back(std::make_shared<H2Stream>(s, frame->hd.stream_id, s.worker_.context(), s.worker_.metrics()));
     }
     return 0;
   }
@@ -585,11 +609,14 @@ struct Session::Cb {
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) {
       return 0; // trailers are not relayed
     }
-    auto it = s.streams_.find(frame->hd.stream_id);
-    if (it == s.streams_.end()) {
+    // (The stream these fields are for is usually the one begun last.)
+    H2Stream* found = !s.streams_.empty() && s.streams_.back()->id() == frame->hd.stream_id
+                          ? s.streams_.back().get()
+                          : s.find(frame->hd.stream_id);
+    if (found == nullptr) {
       return 0;
     }
-    auto& st = *it->second;
+    auto& st = *found;
     st.headBytes += namelen + valuelen + 4;
     if (st.headBytes > kMaxRequestHead) {
       st.tooLarge = true;
@@ -623,11 +650,11 @@ struct Session::Cb {
       nghttp2_session_terminate_session(session, NGHTTP2_ENHANCE_YOUR_CALM);
       return 0;
     }
-    auto it = s.streams_.find(frame->hd.stream_id);
-    if (it == s.streams_.end()) {
+    auto* held = s.slot(frame->hd.stream_id);
+    if (held == nullptr) {
       return 0;
     }
-    auto st = it->second;
+    H2Stream* st = held->get();
     const bool endStream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
       if (st->tooLarge) {
@@ -635,18 +662,18 @@ struct Session::Cb {
         spdlog::info("431 HTTP/2 stream {} from {}: request head over {} bytes", frame->hd.stream_id, s.peer_,
                      kMaxRequestHead);
         nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
-        s.streams_.erase(it);
+        s.erase(st);
         return 0;
       }
       if (st->method == "CONNECT") {
         nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
-        s.streams_.erase(it);
+        s.erase(st);
         return 0;
       }
       st->start(endStream);
       st->counted = true;
       Metrics::inc(s.worker_.metrics().h2StreamsOpen);
-      serveStream(s.worker_, st, s.portKey_, s.peer_);
+      serveStream(s.worker_, *held, s.portKey_, s.peer_); // (takes its own reference)
     } else if (endStream) {
       st->requestEnd(); // the last DATA frame, or trailers
     }
@@ -655,17 +682,17 @@ struct Session::Cb {
 
   static int dataChunk(nghttp2_session*, uint8_t, int32_t id, const uint8_t* data, size_t len, void* user) {
     auto& s = self(user);
-    if (auto it = s.streams_.find(id); it != s.streams_.end()) {
-      it->second->requestData(data, len);
+    if (H2Stream* st = s.find(id)) {
+      st->requestData(data, len);
     }
     return 0;
   }
 
   static int streamClose(nghttp2_session*, int32_t id, uint32_t, void* user) {
     auto& s = self(user);
-    if (auto it = s.streams_.find(id); it != s.streams_.end()) {
-      it->second->ended();
-      s.streams_.erase(it);
+    if (H2Stream* st = s.find(id)) {
+      st->ended();
+      s.erase(st);
     }
     return 0;
   }
@@ -740,7 +767,7 @@ awaitable<void> Session::run() {
   idle_.cancel();
   // Streams still running lose their connection.
   auto streams = std::move(streams_);
-  for (auto& [id, st] : streams) {
+  for (auto& st : streams) {
     st->ended();
   }
   // Let the writer send what is left (a GOAWAY), then close.
