@@ -14,6 +14,7 @@ Gateway CPU time comes from /proc/<pid>/stat (utime+stime) of the gateway's proc
 Beside them runs the floor (bench/floor/tls_relay: TLS in, mutual TLS out, no HTTP), in the
 keep-alive and plain rows: what any gateway must pay per request on this machine.
 Medians over --repeat runs. Prints one table with Gantry's ratio to each peer and to the floor.
+bench/run.sh measures the profile-guided build (build-pgo/src/gantry); GANTRY_BIN names another.
 """
 import argparse
 import os
@@ -262,7 +263,9 @@ backend be_plain
 
 def start_floor(env, workers):
     """bench/floor/tls_relay: TLS in, mutual TLS out, no HTTP (the floor of the keep-alive rows)."""
-    relay = os.path.join(os.path.dirname(os.path.dirname(harness.GANTRY)), "bench", "floor", "tls_relay")
+    # From the plain build (a profile-guided tree has no counts for it, only the flags).
+    relay = os.environ.get("FLOOR_BIN") or os.path.join(os.path.dirname(__file__), "..", "build", "bench", "floor",
+                                                        "tls_relay")
     if not os.path.exists(relay):
         raise RuntimeError(f"{relay} is missing: build the project first (scripts/test.sh or cmake --build build)")
     port, plain_port = harness.free_port(), harness.free_port()
@@ -439,6 +442,8 @@ def main():
     header = ["metric"] + names + [f"gantry/{p}" for p in peers if "gantry" in rows]
     print(f"\nmedian of {args.repeat} run(s), {args.seconds}s each, {args.connections} connections, "
           f"gateway on CPU {GW_CPU} with {args.workers} worker(s), load + backend on CPU {LOAD_CPU}")
+    if "gantry" in rows:
+        print(f"gantry: {os.path.relpath(harness.GANTRY)}")
     table = [header]
     for label, key, fmt in metrics:
         if not any(key in rows[n] for n in names):
