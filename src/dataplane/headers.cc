@@ -7,6 +7,8 @@
 
 namespace gantry::dataplane {
 
+using namespace std::string_view_literals; // append("..."sv): the length is known, no strlen
+
 namespace {
 
 bool isConnectionField(const http1::Header& h) { return iequals(h.name, "connection"); }
@@ -51,11 +53,11 @@ void appendMutation(std::string& out, const std::optional<ir::HeaderMutation>& m
     return;
   }
   for (const auto& [n, v] : m->set) {
-    out.append(n).append(": ").append(v).append("\r\n");
+    out.append(n).append(": "sv).append(v).append("\r\n"sv);
   }
   // "add" appends a value: one more field line of the same name (RFC 9110 section 5.3).
   for (const auto& [n, v] : m->add) {
-    out.append(n).append(": ").append(v).append("\r\n");
+    out.append(n).append(": "sv).append(v).append("\r\n"sv);
   }
 }
 
@@ -99,7 +101,7 @@ void responseFields(std::span<const http1::Header> backendFields, const Compiled
 
 void appendFields(std::string& out, std::span<const http1::Header> fields) {
   for (const auto& h : fields) {
-    out.append(h.name).append(": ").append(h.value).append("\r\n");
+    out.append(h.name).append(": "sv).append(h.value).append("\r\n"sv);
   }
 }
 
@@ -107,17 +109,17 @@ std::string upstreamHead(const http1::Head& head, const CompiledRoute& route, co
                          std::string_view path, std::string_view query, const Forwarding& f) {
   std::string out;
   out.reserve(head.headBytes + 256);
-  out.append(head.method).append(" ");
+  out.append(head.method).append(" "sv);
   if (route.rewrite && route.rewrite->path) {
     // URLRewrite: the new path; the query is kept.
     out.append(rewritePath(*route.rewrite->path, route.match.path, path));
     if (!query.empty()) {
-      out.append("?").append(query);
+      out.append("?"sv).append(query);
     }
   } else {
     out.append(head.target);
   }
-  out.append(" HTTP/1.1\r\n");
+  out.append(" HTTP/1.1\r\n"sv);
   std::string xff;
   const bool hasConnection = std::any_of(head.headers.begin(), head.headers.end(), isConnectionField);
   for (const auto& h : head.headers) {
@@ -132,28 +134,28 @@ std::string upstreamHead(const http1::Head& head, const CompiledRoute& route, co
       continue;
     }
     if (iequals(h.name, "host") && route.rewrite && route.rewrite->hostname) {
-      out.append("host: ").append(*route.rewrite->hostname).append("\r\n");
+      out.append("host: "sv).append(*route.rewrite->hostname).append("\r\n"sv);
       continue;
     }
     // RequestHeaderModifier: set and remove replace what the client sent (rule, then backend).
     if (namedIn(route.requestHeaders, h.name) || namedIn(backend.requestHeaders, h.name)) {
       continue;
     }
-    out.append(h.name).append(": ").append(h.value).append("\r\n");
+    out.append(h.name).append(": "sv).append(h.value).append("\r\n"sv);
   }
   appendMutation(out, route.requestHeaders);
   appendMutation(out, backend.requestHeaders);
   if (head.header("host").empty() && !(route.rewrite && route.rewrite->hostname)) {
     // An HTTP/1.0 request may come without Host; HTTP/1.1 requires one (RFC 9112 section 3.2).
-    out.append("host: ").append(f.fallbackHost).append("\r\n");
+    out.append("host: "sv).append(f.fallbackHost).append("\r\n"sv);
   }
-  out.append("x-forwarded-for: ").append(xff).append(f.peer).append("\r\n");
-  out.append("x-forwarded-proto: ").append(f.tls ? "https" : "http").append("\r\n");
-  out.append("x-request-id: ").append(f.requestId).append("\r\n");
+  out.append("x-forwarded-for: "sv).append(xff).append(f.peer).append("\r\n"sv);
+  out.append("x-forwarded-proto: "sv).append(f.tls ? "https" : "http").append("\r\n"sv);
+  out.append("x-request-id: "sv).append(f.requestId).append("\r\n"sv);
   if (!f.upgrade.empty()) {
-    out.append("connection: upgrade\r\nupgrade: ").append(f.upgrade).append("\r\n");
+    out.append("connection: upgrade\r\nupgrade: "sv).append(f.upgrade).append("\r\n"sv);
   }
-  out.append("\r\n");
+  out.append("\r\n"sv);
   return out;
 }
 
