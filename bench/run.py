@@ -264,8 +264,8 @@ backend be_plain
 def start_floor(env, workers):
     """bench/floor/tls_relay: TLS in, mutual TLS out, no HTTP (the floor of the keep-alive rows)."""
     # From the plain build (a profile-guided tree has no counts for it, only the flags).
-    relay = os.environ.get("FLOOR_BIN") or os.path.join(os.path.dirname(__file__), "..", "build", "bench", "floor",
-                                                        "tls_relay")
+    relay = os.environ.get("FLOOR_BIN") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "bench",
+                                                        "floor", "tls_relay")
     if not os.path.exists(relay):
         raise RuntimeError(f"{relay} is missing: build the project first (scripts/test.sh or cmake --build build)")
     port, plain_port = harness.free_port(), harness.free_port()

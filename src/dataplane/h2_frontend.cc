@@ -214,7 +214,9 @@ private:
   void erase(const H2Stream* stream) {
     for (auto& st : streams_) {
       if (st.get() == stream) {
-        st = std::move(streams_.back());
+        if (&st != &streams_.back()) {
+          st = std::move(streams_.back());
+        }
         streams_.pop_back();
         return;
       }
