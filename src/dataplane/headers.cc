@@ -1,6 +1,7 @@
 #include "dataplane/headers.h"
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "common/strings.h"
@@ -53,11 +54,11 @@ void appendMutation(std::string& out, const std::optional<ir::HeaderMutation>& m
     return;
   }
   for (const auto& [n, v] : m->set) {
-    out.append(n).append(": "sv).append(v).append("\r\n"sv);
+    appendField(out, n, v);
   }
   // "add" appends a value: one more field line of the same name (RFC 9110 section 5.3).
   for (const auto& [n, v] : m->add) {
-    out.append(n).append(": "sv).append(v).append("\r\n"sv);
+    appendField(out, n, v);
   }
 }
 
@@ -99,9 +100,44 @@ void responseFields(std::span<const http1::Header> backendFields, const Compiled
   }
 }
 
+namespace {
+
+// Writes "name: value\r\n" at `p` (room for it is there); returns the end.
+char* putField(char* p, std::string_view name, std::string_view value) {
+  if (!name.empty()) {
+    std::memcpy(p, name.data(), name.size());
+  }
+  p += name.size();
+  *p++ = ':';
+  *p++ = ' ';
+  if (!value.empty()) {
+    std::memcpy(p, value.data(), value.size());
+  }
+  p += value.size();
+  *p++ = '\r';
+  *p++ = '\n';
+  return p;
+}
+
+} // namespace
+
+// One resize and straight copies: four appends per field were four calls into the string.
+void appendField(std::string& out, std::string_view name, std::string_view value) {
+  const size_t at = out.size();
+  out.resize(at + name.size() + value.size() + 4);
+  putField(out.data() + at, name, value);
+}
+
 void appendFields(std::string& out, std::span<const http1::Header> fields) {
+  size_t add = 0;
   for (const auto& h : fields) {
-    out.append(h.name).append(": "sv).append(h.value).append("\r\n"sv);
+    add += h.name.size() + h.value.size() + 4;
+  }
+  const size_t at = out.size();
+  out.resize(at + add);
+  char* p = out.data() + at;
+  for (const auto& h : fields) {
+    p = putField(p, h.name, h.value);
   }
 }
 
@@ -141,7 +177,7 @@ std::string upstreamHead(const http1::Head& head, const CompiledRoute& route, co
     if (namedIn(route.requestHeaders, h.name) || namedIn(backend.requestHeaders, h.name)) {
       continue;
     }
-    out.append(h.name).append(": "sv).append(h.value).append("\r\n"sv);
+    appendField(out, h.name, h.value);
   }
   appendMutation(out, route.requestHeaders);
   appendMutation(out, backend.requestHeaders);

@@ -31,8 +31,9 @@ void appendMutation(std::string& out, const std::optional<ir::HeaderMutation>& m
 // own, such as CORS). The views point into `backendFields`, the route and `extraLines`.
 void responseFields(std::span<const http1::Header> backendFields, const CompiledRoute& route,
                     const ir::WeightedBackend& backend, std::string_view extraLines, http1::FieldList& out);
-// Appends "name: value\r\n" for each field.
+// Appends "name: value\r\n" for each field; appendField for one.
 void appendFields(std::string& out, std::span<const http1::Header> fields);
+void appendField(std::string& out, std::string_view name, std::string_view value);
 // The HTTP/1.1 head for the backend: URLRewrite applied, hop-by-hop fields (and those the
 // Connection field names) dropped, RequestHeaderModifier of the rule then of the backendRef,
 // forwarding fields.

@@ -71,6 +71,18 @@ TEST(ResponseFieldsTest, BackendFieldsThenRuleThenBackendRefModifiersThenGateway
             "access-control-allow-origin=https://app.example;vary=Origin;");
 }
 
+TEST(AppendFieldsTest, WritesEachFieldAsALineAfterWhatIsThere) {
+  std::string out = "HTTP/1.1 200 OK\r\n";
+  const std::string value(300, 'v'); // past any small-string buffer
+  const http1::Header fields[] = {{"Server", "nginx"}, {"x-empty", ""}, {"x-long", value}, {"a", "b"}};
+  appendFields(out, fields);
+  EXPECT_EQ(out, "HTTP/1.1 200 OK\r\nServer: nginx\r\nx-empty: \r\nx-long: " + value + "\r\na: b\r\n");
+  appendFields(out, {});
+  appendField(out, "x-last", "1");
+  appendField(out, "x-none", std::string_view{});
+  EXPECT_EQ(out.substr(out.size() - 21), "x-last: 1\r\nx-none: \r\n");
+}
+
 TEST(UpstreamHeadTest, NamedInIsCaseInsensitive) {
   std::optional<ir::HeaderMutation> m = ir::HeaderMutation{{{"X-A", "1"}}, {}, {"x-b"}};
   EXPECT_TRUE(namedIn(m, "x-a"));
