@@ -170,7 +170,7 @@ std::string upstreamHead(const http1::Head& head, const CompiledRoute& route, co
       continue;
     }
     if (iequals(h.name, "host") && route.rewrite && route.rewrite->hostname) {
-      out.append("host: "sv).append(*route.rewrite->hostname).append("\r\n"sv);
+      appendField(out, "host", *route.rewrite->hostname);
       continue;
     }
     // RequestHeaderModifier: set and remove replace what the client sent (rule, then backend).
@@ -183,11 +183,11 @@ std::string upstreamHead(const http1::Head& head, const CompiledRoute& route, co
   appendMutation(out, backend.requestHeaders);
   if (head.header("host").empty() && !(route.rewrite && route.rewrite->hostname)) {
     // An HTTP/1.0 request may come without Host; HTTP/1.1 requires one (RFC 9112 section 3.2).
-    out.append("host: "sv).append(f.fallbackHost).append("\r\n"sv);
+    appendField(out, "host", f.fallbackHost);
   }
   out.append("x-forwarded-for: "sv).append(xff).append(f.peer).append("\r\n"sv);
-  out.append("x-forwarded-proto: "sv).append(f.tls ? "https" : "http").append("\r\n"sv);
-  out.append("x-request-id: "sv).append(f.requestId).append("\r\n"sv);
+  appendField(out, "x-forwarded-proto", f.tls ? "https" : "http");
+  appendField(out, "x-request-id", f.requestId);
   if (!f.upgrade.empty()) {
     out.append("connection: upgrade\r\nupgrade: "sv).append(f.upgrade).append("\r\n"sv);
   }

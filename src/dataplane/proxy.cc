@@ -116,6 +116,11 @@ void uuid4(Worker& w, char (&out)[36]) {
   put(b & 0xffffffffffffULL, 12);
 }
 
+// "HTTP/1.1 <status> <reason>\r\n" (RFC 9112 section 4).
+void appendStatusLine(std::string& out, int status, std::string_view reason) {
+  out.append("HTTP/1.1 "sv).append(std::to_string(status)).append(" "sv).append(reason).append("\r\n"sv);
+}
+
 std::string hostOnly(std::string_view hostHeader) {
   std::string_view h = hostHeader;
   if (!h.empty() && h.front() == '[') { // IPv6 literal
@@ -938,7 +943,7 @@ awaitable<Connection::H2cOutcome> Connection::forwardH2c(const H2cExchange& x) {
       // The response head, for the HTTP/1.1 client: framing of our own choosing.
       out.clear();
       const int status = s.status();
-      out.append("HTTP/1.1 "sv).append(std::to_string(status)).append(" "sv).append(reasonPhrase(status)).append("\r\n"sv);
+      appendStatusLine(out, status, reasonPhrase(status));
       http1::FieldList backendFields; // the framing is ours: no transfer-encoding from HTTP/2
       for (const auto& [n, v] : s.responseHeaders()) {
         if (!iequals(n, "transfer-encoding")) {
@@ -1401,10 +1406,10 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
                                        "\" without a WebSocket upgrade request");
     }
     std::string out;
-    out.append("HTTP/1.1 101 "sv).append(resp.reason).append("\r\n"sv);
+    appendStatusLine(out, 101, resp.reason);
     for (const auto& h : resp.headers) {
       if (!http1::isHopByHop(h.name)) {
-        out.append(h.name).append(": "sv).append(h.value).append("\r\n"sv);
+        appendField(out, h.name, h.value);
       }
     }
     out.append("connection: upgrade\r\nupgrade: "sv).append(upgrade).append("\r\n\r\n"sv);
@@ -1431,7 +1436,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
     }
   } else {
     out.reserve(resp.headBytes + 64);
-    out.append("HTTP/1.1 "sv).append(std::to_string(resp.status)).append(" "sv).append(resp.reason).append("\r\n"sv);
+    appendStatusLine(out, resp.status, resp.reason);
     appendFields(out, http1::asSpan(fields));
     if (!keep) {
       out.append("connection: close\r\n"sv);
@@ -1497,17 +1502,23 @@ void Connection::logAccess() {
 
 } // namespace
 
+namespace {
+
 // The connection lives until its run() completes: the completion handler holds it. (Spawning
 // run() itself, not a lambda coroutine that awaits it: one coroutine frame less per connection
 // and per HTTP/2 stream.)
-void serveStream(Worker& worker, std::shared_ptr<Pipe> pipe, std::string portKey, std::string peer) {
-  auto conn = std::make_shared<Connection>(worker, std::move(pipe), std::move(portKey), std::move(peer));
+void start(Worker& worker, const std::shared_ptr<Connection>& conn) {
   asio::co_spawn(worker.context(), conn->run(), [conn](const std::exception_ptr&) {});
 }
 
+} // namespace
+
+void serveStream(Worker& worker, std::shared_ptr<Pipe> pipe, std::string portKey, std::string peer) {
+  start(worker, std::make_shared<Connection>(worker, std::move(pipe), std::move(portKey), std::move(peer)));
+}
+
 void serveConnection(Worker& worker, tcp::socket socket, std::string portKey, std::string peer) {
-  auto conn = std::make_shared<Connection>(worker, std::move(socket), std::move(portKey), std::move(peer));
-  asio::co_spawn(worker.context(), conn->run(), [conn](const std::exception_ptr&) {});
+  start(worker, std::make_shared<Connection>(worker, std::move(socket), std::move(portKey), std::move(peer)));
 }
 
 } // namespace gantry::dataplane
