@@ -251,6 +251,44 @@ class TlsPolicyTest(unittest.TestCase):
             self.assertEqual(resumed, 5, metrics)  # only the first handshake is a full one
 
 
+    def test_idle_keep_alive_connections_give_their_tls_buffers_back_and_serve_on(self):
+        # An idle TLS connection holds no record buffers after a second (kIdleTrim in proxy.cc):
+        # OpenSSL's two are 34 KiB a connection, of which the first records touch about 7 KiB; an
+        # idle connection without them about 23 KiB here (RSS growth over 400 connections).
+        import socket
+        import ssl
+        n = 400
+        with Scenario() as s:
+            ctx = ssl.create_default_context(cafile=s.certs.ca)
+            request = b"GET / HTTP/1.1\r\nHost: frontend.com\r\n\r\n"
+
+            def ask(c):
+                c.sendall(request)
+                got = b""
+                while not got.endswith(b"Hello World!"):
+                    chunk = c.recv(4096)
+                    self.assertTrue(chunk, got)
+                    got += chunk
+                self.assertTrue(got.startswith(b"HTTP/1.1 200"), got[:100])
+
+            before = s.gantry.rss_kib()
+            conns = []
+            try:
+                for _ in range(n):
+                    c = ctx.wrap_socket(socket.create_connection(("127.0.0.1", s.gantry.port), timeout=10),
+                                        server_hostname="frontend.com")
+                    conns.append(c)
+                    ask(c)
+                time.sleep(2.5)
+                per_conn = (s.gantry.rss_kib() - before) / n
+                print(f"\n{n} idle TLS connections: +{per_conn:.1f} KiB each")
+                self.assertLess(per_conn, 26.5)  # 30 when the buffers are kept
+                for c in conns:  # each connection serves on after its buffers went back
+                    ask(c)
+            finally:
+                for c in conns:
+                    c.close()
+
 
 def requests_served(gantry):
     return int(re.search(r"^gantry_requests_total (\d+)", gantry.admin_get("/metrics"), re.M).group(1))
