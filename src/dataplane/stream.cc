@@ -270,14 +270,6 @@ Stream::Stream(tcp::socket s, SSL_CTX* ctx, bool server)
 
 namespace {
 
-// SSL_get_error reads the thread's error queue, so it must be empty before each call. Clearing it
-// walks all its slots; looking first costs less, and the queue is nearly always empty.
-inline void clearErrors() {
-  if (ERR_peek_error() != 0) {
-    ERR_clear_error();
-  }
-}
-
 // What an OpenSSL call's failure means for the caller: wait (0), or an error in `ec`.
 int classify(SSL* ssl, int ret, error_code& ec) {
   int err = SSL_get_error(ssl, ret);
@@ -294,6 +286,49 @@ int classify(SSL* ssl, int ret, error_code& ec) {
     unsigned long e = ERR_peek_last_error();
     ec = error_code(static_cast<int>(e != 0 ? e : static_cast<unsigned long>(err)),
                     asio::error::get_ssl_category());
+  }
+  return 0;
+}
+
+// Runs `call`, one OpenSSL I/O call on `ssl` (SSL_read, SSL_write, SSL_do_handshake). Returns its
+// result when positive; otherwise 0, with `want` set to SSL_ERROR_WANT_READ or _WANT_WRITE, or to
+// 0 with the error in `ec`.
+//
+// SSL_get_error takes any entry in the thread's error queue for this call's failure, so the queue
+// must be empty before the call; making sure of that costs ~100 instructions (the thread's error
+// state, OpenSSL's init check), four times a proxied request. Calls that succeed do not look at
+// the queue, so it is looked at only after a failure: one that the queue made an error (it may
+// hold entries older than the call) is run once more on an emptied queue. That is safe for these
+// calls: one that failed wrote and consumed nothing, and the same call is what OpenSSL asks for
+// after a WANT; after a real failure the SSL object is in its error state and fails again at once,
+// and the first cause is the one reported.
+template <typename Call>
+int callSsl(SSL* ssl, Call call, int& want, error_code& ec) {
+  errno = 0;
+  int r = call();
+  if (r > 0) {
+    return r;
+  }
+  want = SSL_get_error(ssl, r);
+  if ((want != SSL_ERROR_SSL && want != SSL_ERROR_SYSCALL) || ERR_peek_error() == 0) {
+    want = classify(ssl, r, ec); // (the queue played no part)
+    return 0;
+  }
+  const unsigned long cause = ERR_peek_last_error();
+  const int causeErrno = errno;
+  ERR_clear_error();
+  errno = 0;
+  r = call();
+  if (r > 0) {
+    want = 0;
+    return r;
+  }
+  const bool saysLess = SSL_get_error(ssl, r) == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0;
+  want = classify(ssl, r, ec);
+  if (want == 0 && saysLess && (cause != 0 || causeErrno != 0)) {
+    // An SSL object in its error state fails again without a new entry: report the first cause.
+    ec = cause != 0 ? error_code(static_cast<int>(cause), asio::error::get_ssl_category())
+                    : error_code(causeErrno, asio::error::get_system_category());
   }
   return 0;
 }
@@ -421,13 +456,14 @@ awaitable<size_t> Stream::readTls(asio::mutable_buffer b, error_code& ec) {
       }
       continue;
     }
-    clearErrors();
-    errno = 0;
-    int n = SSL_read(ssl_.get(), b.data(), static_cast<int>(std::min<size_t>(b.size(), INT32_MAX)));
+    int want = 0;
+    const int n = callSsl(
+        ssl_.get(),
+        [&] { return SSL_read(ssl_.get(), b.data(), static_cast<int>(std::min<size_t>(b.size(), INT32_MAX))); },
+        want, ec);
     if (n > 0) {
       co_return static_cast<size_t>(n);
     }
-    int want = classify(ssl_.get(), n, ec);
     if (want == 0 || !co_await waitFor(want, ec)) {
       co_return 0;
     }
@@ -449,19 +485,17 @@ awaitable<void> Stream::writeOwn(asio::const_buffer buf, error_code& ec, bool la
   const char* p = static_cast<const char*>(buf.data());
   size_t left = buf.size();
   while (left > 0) {
-    clearErrors();
-    errno = 0;
     // (64 KiB at a time: what is held back when the socket is full stays bounded.)
     const size_t chunk = std::min<size_t>(left, 64 * 1024);
     const bool closing = last && chunk == left;
     io_->direct = !closing; // the last record waits for the close_notify behind it
-    int n = SSL_write(ssl_.get(), p, static_cast<int>(chunk));
+    int want = 0;
+    const int n = callSsl(ssl_.get(), [&] { return SSL_write(ssl_.get(), p, static_cast<int>(chunk)); }, want, ec);
     io_->direct = false;
     if (n > 0) {
       p += n;
       left -= static_cast<size_t>(n);
       if (closing && left == 0) {
-        clearErrors();
         if (SSL_shutdown(ssl_.get()) < 0) {
           ERR_clear_error();
         }
@@ -474,7 +508,6 @@ awaitable<void> Stream::writeOwn(asio::const_buffer buf, error_code& ec, bool la
       }
       continue;
     }
-    int want = classify(ssl_.get(), n, ec);
     if (want == SSL_ERROR_WANT_READ) {
       // A write that needs a read first (TLS 1.3 key update): wait only; a read of ours may be
       // in progress beside this write (tunnels) and owns the socket's input.
@@ -492,13 +525,10 @@ awaitable<void> Stream::writeOwn(asio::const_buffer buf, error_code& ec, bool la
 
 awaitable<void> Stream::handshake(error_code& ec) {
   while (true) {
-    clearErrors();
-    errno = 0;
-    int r = SSL_do_handshake(ssl_.get());
-    if (r == 1) {
+    int want = 0;
+    if (callSsl(ssl_.get(), [&] { return SSL_do_handshake(ssl_.get()); }, want, ec) > 0) {
       co_return;
     }
-    int want = classify(ssl_.get(), r, ec);
     if (want == 0 || !co_await waitFor(want, ec)) {
       co_return;
     }
@@ -527,7 +557,6 @@ bool Stream::startShutdown() {
   // stream, and OpenSSL clients drop the session (no resumption next time). We do not wait for
   // the peer's close_notify: the connection is ours to close. (Our BIO takes every record, so
   // SSL_shutdown does not ask to wait; the sending may.)
-  clearErrors();
   if ((SSL_get_shutdown(ssl_.get()) & SSL_SENT_SHUTDOWN) == 0 && SSL_shutdown(ssl_.get()) < 0) {
     ERR_clear_error();
   }
