@@ -205,39 +205,43 @@ struct SocketInternals : tcp::socket {
 };
 
 // Queues `op` on the socket's read queue; the reactor tries it at once unless the socket is
-// known to be drained.
-void startRead(tcp::socket& socket, detail::reactor_op* op) {
-  auto& reactor = asio::use_service<detail::reactor>(asio::query(socket.get_executor(), asio::execution::context));
+// known to be drained. `cache` keeps the reactor for the stream's next reads: finding it is a
+// service lookup under the io_context's mutex, by type name.
+void startRead(tcp::socket& socket, void*& cache, detail::reactor_op* op) {
+  if (cache == nullptr) {
+    cache = &asio::use_service<detail::reactor>(asio::query(socket.get_executor(), asio::execution::context));
+  }
+  auto& reactor = *static_cast<detail::reactor*>(cache);
   reactor.start_op(detail::reactor::read_op, socket.native_handle(), SocketInternals::of(socket), op,
                    /*is_continuation=*/true, /*allow_speculative=*/true);
 }
 
 // One read of the socket (the stream's only way to read it).
-awaitable<size_t> readSocket(tcp::socket& socket, asio::mutable_buffer buf, error_code& ec) {
+awaitable<size_t> readSocket(tcp::socket& socket, void*& cache, asio::mutable_buffer buf, error_code& ec) {
   auto token = asio::redirect_error(use_awaitable, ec);
   return asio::async_initiate<decltype(token), void(error_code, size_t)>(
-      [&socket, buf](auto handler) {
+      [&socket, &cache, buf](auto handler) {
         using Op = DrainingRead<std::decay_t<decltype(handler)>>;
-        startRead(socket, new Op(static_cast<int>(socket.native_handle()), buf, std::move(handler)));
+        startRead(socket, cache, new Op(static_cast<int>(socket.native_handle()), buf, std::move(handler)));
       },
       token);
 }
 
 // Waits until the socket has something to read.
-awaitable<void> waitSocketReadable(tcp::socket& socket, error_code& ec) {
+awaitable<void> waitSocketReadable(tcp::socket& socket, void*& cache, error_code& ec) {
   auto token = asio::redirect_error(use_awaitable, ec);
   return asio::async_initiate<decltype(token), void(error_code)>(
-      [&socket](auto handler) {
-        startRead(socket, new ReadinessWait<std::decay_t<decltype(handler)>>(std::move(handler)));
+      [&socket, &cache](auto handler) {
+        startRead(socket, cache, new ReadinessWait<std::decay_t<decltype(handler)>>(std::move(handler)));
       },
       token);
 }
 #else
-awaitable<size_t> readSocket(tcp::socket& socket, asio::mutable_buffer buf, error_code& ec) {
+awaitable<size_t> readSocket(tcp::socket& socket, void*&, asio::mutable_buffer buf, error_code& ec) {
   return socket.async_read_some(buf, asio::redirect_error(use_awaitable, ec));
 }
 
-awaitable<void> waitSocketReadable(tcp::socket& socket, error_code& ec) {
+awaitable<void> waitSocketReadable(tcp::socket& socket, void*&, error_code& ec) {
   return socket.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
 }
 #endif
@@ -391,13 +395,13 @@ awaitable<bool> Stream::fill(bool idle, error_code& ec) {
   }
   size_t n = 0;
   if (idle && io_->smallLen == 0 && io_->in.size() == 0) {
-    n = co_await readSocket(*socket_, asio::buffer(io_->small, sizeof io_->small), ec);
+    n = co_await readSocket(*socket_, reactor_, asio::buffer(io_->small, sizeof io_->small), ec);
     if (!ec) {
       io_->smallPos = 0;
       io_->smallLen = n;
     }
   } else {
-    n = co_await readSocket(*socket_, io_->in.prepare(16 * 1024), ec);
+    n = co_await readSocket(*socket_, reactor_, io_->in.prepare(16 * 1024), ec);
     if (!ec) {
       io_->in.commit(n);
     } else if (io_->in.size() == 0) {
@@ -423,7 +427,7 @@ awaitable<void> Stream::waitReadable(error_code& ec) {
     return pipe_->waitReadable(ec);
   }
   if (!ssl_) {
-    return waitSocketReadable(*socket_, ec);
+    return waitSocketReadable(*socket_, reactor_, ec);
   }
   return waitTlsReadable(ec);
 }
@@ -440,7 +444,7 @@ awaitable<size_t> Stream::readSome(asio::mutable_buffer b, error_code& ec) {
     return pipe_->read(b, ec);
   }
   if (!ssl_) {
-    return readSocket(*socket_, b, ec);
+    return readSocket(*socket_, reactor_, b, ec);
   }
   return readTls(b, ec);
 }

@@ -282,6 +282,7 @@ private:
   bool sendHeldBack(error_code& ec);
 
   std::optional<tcp::socket> socket_; // none for a pipe
+  void* reactor_ = nullptr;            // Asio's reactor of socket_, once looked up (stream.cc)
   std::unique_ptr<TlsIo> io_;
   std::unique_ptr<SSL, SslFree> ssl_;
   std::shared_ptr<Pipe> pipe_;
