@@ -468,6 +468,8 @@ private:
   Buffer in_{0};
   TimeoutPhase phase_ = TimeoutPhase::None;
   TimeoutPhase timedOut_ = TimeoutPhase::None;
+  const PortGroup* group_ = nullptr;  // portKey_'s group in the snapshot groupOf_ (which snapshot_
+  const Snapshot* groupOf_ = nullptr; // holds while it is that one)
   std::chrono::steady_clock::time_point deadline_;
   UpstreamConn* upstream_ = nullptr; // the upstream connection in use, for timeouts
   error_code ec0_;                   // scratch for writes whose error only ends the connection
@@ -1079,8 +1081,16 @@ awaitable<Connection::H2cOutcome> Connection::forwardH2c(const H2cExchange& x) {
 }
 
 awaitable<bool> Connection::handleRequest(http1::Head& head) {
-  snapshot_ = worker_.snapshot(); // pin the current config for this request
-  const PortGroup* group = snapshot_ ? snapshot_->port(portKey_) : nullptr;
+  // Pin the current config for this request; the connection's port in it is looked up once.
+  if (snapshot_ != worker_.snapshot()) {
+    snapshot_ = worker_.snapshot();
+    groupOf_ = nullptr;
+  }
+  if (groupOf_ != snapshot_.get()) {
+    group_ = snapshot_ ? snapshot_->port(portKey_) : nullptr;
+    groupOf_ = snapshot_.get();
+  }
+  const PortGroup* group = group_;
   if (group == nullptr) {
     co_return co_await localReply(503, "listener " + portKey_ + " is no longer configured", &head);
   }
@@ -1209,7 +1219,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   };
   const auto requestTimeout = timeoutFor(route->requestTimeoutMs, kRequestTimeout);
   const auto attemptTimeout = std::min(requestTimeout, timeoutFor(route->backendRequestTimeoutMs, requestTimeout));
-  const ClusterEntry* cluster = snapshot_->cluster(chosen->cluster);
+  const ClusterEntry* cluster = route->clusters[static_cast<size_t>(chosen - route->backends.data())];
   if (cluster == nullptr) {
     co_return co_await localReply(500, "cluster " + chosen->cluster + " is missing", &head, route->name);
   }

@@ -266,6 +266,17 @@ std::shared_ptr<const Snapshot> Snapshot::compile(const ir::Config& config, uint
     }
     snap->clusters_.emplace(c.name, std::move(entry));
   }
+  for (auto& [key, group] : snap->ports_) {
+    for (auto& listener : group.listeners) {
+      for (auto& vhost : listener.vhosts) {
+        for (auto& route : vhost.routes) {
+          for (const auto& b : route.backends) {
+            route.clusters.push_back(snap->cluster(b.cluster));
+          }
+        }
+      }
+    }
+  }
   return snap;
 }
 

@@ -23,10 +23,15 @@ namespace gantry::dataplane {
 
 using RegexConstSharedPtr = std::shared_ptr<const re2::RE2>;
 
+struct ClusterEntry;
+
 struct CompiledRoute {
   std::string name;
   ir::RouteMatch match;
   std::vector<ir::WeightedBackend> backends;
+  // Parallel to backends: each one's cluster in this snapshot (null when missing), looked up once
+  // here rather than by name per request.
+  std::vector<const ClusterEntry*> clusters;
   uint64_t totalWeight = 0;
   std::optional<uint32_t> requestTimeoutMs;
   std::optional<uint32_t> backendRequestTimeoutMs;
