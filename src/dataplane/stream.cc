@@ -382,44 +382,56 @@ awaitable<void> Stream::flush(error_code& ec) {
   }
 }
 
-awaitable<bool> Stream::fill(bool idle, error_code& ec) {
+bool Stream::fillFirst(error_code& ec) {
   // Never wait for the peer while holding back what it may be waiting for. What cannot go out at
   // once is left to the flush in progress, or to the next write; only a handshake flight is
   // waited for (see TlsIo).
-  if (io_->out.size() > 0 && !io_->flushing && !sendHeldBack(ec) && SSL_in_init(ssl_.get()) != 0) {
+  return io_->out.size() > 0 && !io_->flushing && !sendHeldBack(ec) && !ec && SSL_in_init(ssl_.get()) != 0;
+}
+
+asio::mutable_buffer Stream::fillBuffer(bool idle) {
+  if (idle && io_->smallLen == 0 && io_->in.size() == 0) {
+    return asio::buffer(io_->small, sizeof io_->small);
+  }
+  return io_->in.prepare(16 * 1024);
+}
+
+bool Stream::fillDone(asio::mutable_buffer into, size_t n, error_code& ec) {
+  if (into.data() == io_->small) {
+    if (!ec) {
+      io_->smallPos = 0;
+      io_->smallLen = n;
+    }
+  } else if (!ec) {
+    io_->in.commit(n);
+  } else if (io_->in.size() == 0) {
+    io_->in.release();
+  }
+  if (ec == asio::error::eof || (!ec && n == 0)) {
+    ec = {};
+    io_->eof = true; // OpenSSL sees the end through the BIO and reports it its way
+    return true;
+  }
+  if (ec) {
+    if (ec != asio::error::operation_aborted && ec.category() == asio::error::get_system_category()) {
+      io_->readErrno = ec.value();
+    }
+    return false;
+  }
+  return true;
+}
+
+awaitable<bool> Stream::fill(bool idle, error_code& ec) {
+  if (fillFirst(ec)) {
     co_await flush(ec);
   }
   if (ec) {
     io_->readErrno = ec.value();
     co_return false;
   }
-  size_t n = 0;
-  if (idle && io_->smallLen == 0 && io_->in.size() == 0) {
-    n = co_await readSocket(*socket_, reactor_, asio::buffer(io_->small, sizeof io_->small), ec);
-    if (!ec) {
-      io_->smallPos = 0;
-      io_->smallLen = n;
-    }
-  } else {
-    n = co_await readSocket(*socket_, reactor_, io_->in.prepare(16 * 1024), ec);
-    if (!ec) {
-      io_->in.commit(n);
-    } else if (io_->in.size() == 0) {
-      io_->in.release();
-    }
-  }
-  if (ec == asio::error::eof || (!ec && n == 0)) {
-    ec = {};
-    io_->eof = true; // OpenSSL sees the end through the BIO and reports it its way
-    co_return true;
-  }
-  if (ec) {
-    if (ec != asio::error::operation_aborted && ec.category() == asio::error::get_system_category()) {
-      io_->readErrno = ec.value();
-    }
-    co_return false;
-  }
-  co_return true;
+  const auto into = fillBuffer(idle);
+  const size_t n = co_await readSocket(*socket_, reactor_, into, ec);
+  co_return fillDone(into, n, ec);
 }
 
 awaitable<void> Stream::waitReadable(error_code& ec) {
@@ -436,7 +448,17 @@ awaitable<void> Stream::waitTlsReadable(error_code& ec) {
   if (SSL_has_pending(ssl_.get()) != 0 || hasBufferedInput() || io_->eof) {
     co_return; // decrypted or buffered bytes (or the end) are there for readSome
   }
-  co_await fill(true, ec);
+  // fill(true), its socket read awaited here rather than in a coroutine of its own.
+  if (fillFirst(ec)) {
+    co_await flush(ec);
+  }
+  if (ec) {
+    io_->readErrno = ec.value();
+    co_return;
+  }
+  const auto into = fillBuffer(true);
+  const size_t n = co_await readSocket(*socket_, reactor_, into, ec);
+  fillDone(into, n, ec);
 }
 
 awaitable<size_t> Stream::readSome(asio::mutable_buffer b, error_code& ec) {
@@ -454,8 +476,18 @@ awaitable<size_t> Stream::readTls(asio::mutable_buffer b, error_code& ec) {
     if (SSL_has_pending(ssl_.get()) == 0 && !hasBufferedInput() && !io_->eof && io_->readErrno == 0 &&
         SSL_in_init(ssl_.get()) == 0) {
       // Nothing to decrypt, in OpenSSL or in our buffers: SSL_read could only ask for more bytes,
-      // and costs about a thousand instructions to say so. Read the socket first.
-      if (!co_await fill(false, ec)) {
+      // and costs about a thousand instructions to say so. Read the socket first (fill(false),
+      // its socket read awaited here rather than in a coroutine of its own).
+      if (fillFirst(ec)) {
+        co_await flush(ec);
+      }
+      if (ec) {
+        io_->readErrno = ec.value();
+        co_return 0;
+      }
+      const auto into = fillBuffer(false);
+      const size_t got = co_await readSocket(*socket_, reactor_, into, ec);
+      if (!fillDone(into, got, ec)) {
         co_return 0;
       }
       continue;

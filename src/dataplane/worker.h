@@ -274,9 +274,15 @@ private:
   awaitable<void> writeOwn(asio::const_buffer buf, error_code& ec, bool last);
   // Waits until OpenSSL's `want` (SSL_ERROR_WANT_READ/WRITE) can be satisfied; false on error.
   awaitable<bool> waitFor(int want, error_code& ec);
-  // Reads from the socket into io_ (into `small` when `idle`); false at EOF or on error (which
-  // OpenSSL then reports through the BIO).
+  // Reads from the socket into io_ (into `small` when `idle`); false on error (which OpenSSL then
+  // reports through the BIO, as it does the end). Its three steps are also used one by one by the
+  // coroutines on the request path, which await the socket read themselves (a coroutine less per
+  // read): fillFirst sends held-back records and says whether a flush must be awaited first;
+  // fillBuffer is where the bytes go; fillDone takes the read's outcome.
   awaitable<bool> fill(bool idle, error_code& ec);
+  bool fillFirst(error_code& ec);
+  asio::mutable_buffer fillBuffer(bool idle);
+  bool fillDone(asio::mutable_buffer into, size_t n, error_code& ec);
   // Sends held-back records without waiting: false while bytes are left because the socket is
   // full; true when none are left or on a socket error (in `ec`).
   bool sendHeldBack(error_code& ec);
