@@ -1475,8 +1475,24 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   bool upstreamReusable = resp.keepAlive;
   up->buf.consume(resp.headBytes);
   // When the client connection closes after this response, its last write carries close_notify.
-  const auto responseEnd =
-      co_await relayBody(up->stream, up->buf, *client_, resp.body, resp.contentLength, out, !keep);
+  RelayEnd responseEnd = RelayEnd::Complete;
+  if (resp.body == http1::BodyKind::None ||
+      (resp.body == http1::BodyKind::ContentLength && resp.contentLength <= kChunk &&
+       up->buf.size() >= resp.contentLength)) {
+    // The whole body came with the head (the usual small response): the one write relayBody would
+    // make, without its loop.
+    if (resp.body == http1::BodyKind::ContentLength) {
+      out.append(up->buf.view().data(), static_cast<size_t>(resp.contentLength));
+      up->buf.consume(static_cast<size_t>(resp.contentLength));
+    }
+    if (!out.empty()) {
+      error_code wec;
+      co_await client_->writeAll(asio::buffer(out), wec, !keep);
+      responseEnd = wec ? RelayEnd::WriteFailed : RelayEnd::Complete;
+    }
+  } else {
+    responseEnd = co_await relayBody(up->stream, up->buf, *client_, resp.body, resp.contentLength, out, !keep);
+  }
   const bool ok = responseEnd == RelayEnd::Complete;
   if (!ok || resp.body == http1::BodyKind::UntilClose) {
     upstreamReusable = false;
