@@ -35,10 +35,6 @@ using namespace std::string_view_literals; // append("..."sv): the length is kno
 // connect timeout 5 s, request headers up to 60 KB (431 past it).
 constexpr std::chrono::milliseconds kRequestTimeout = 60s;
 constexpr auto kIdleTimeout = 300s;
-// A kept-alive TLS connection idle this long gives OpenSSL's buffers back (Stream::trimBuffers).
-// Sooner would cost a free and a malloc of both per request to a client that sends the next
-// request at once; nginx frees them as soon as it waits (ngx_http_set_keepalive).
-constexpr auto kIdleTrim = 1s;
 constexpr auto kConnectTimeout = 5s;
 constexpr auto kHandshakeTimeout = 10s;
 constexpr size_t kMaxRequestHead = 60 * 1024;
@@ -261,7 +257,6 @@ namespace {
 enum class TimeoutPhase {
   None,
   Handshake, // client TLS handshake
-  IdleTrim,  // waiting for the next request, TLS buffers still held (see kIdleTrim)
   Idle,      // waiting for the next request on a kept-alive connection
   Request,   // reading the request or waiting for the upstream's response head
   Connect,   // connecting (and TLS) to the backend
@@ -386,11 +381,6 @@ private:
       worker_.deadlines().file(*this, deadline_);
       return;
     }
-    if (phase_ == TimeoutPhase::IdleTrim) {
-      client_->trimBuffers();
-      arm(kIdleTimeout - kIdleTrim, TimeoutPhase::Idle);
-      return;
-    }
     auto self = shared_from_this(); // onTimeout closes streams; keep this alive through it
     onTimeout();
   }
@@ -499,9 +489,7 @@ awaitable<void> Connection::run() {
     unsigned int alpnLen = 0;
     SSL_get0_alpn_selected(client_->ownSsl(), &alpn, &alpnLen);
     if (alpnLen == 2 && alpn[0] == 'h' && alpn[1] == '2') {
-      // RFC 9113 section 3.2: HTTP/2 over TLS, chosen by ALPN. Its records carry many streams'
-      // frames, so OpenSSL gives its buffers back after each (what HTTP/1.1 does after kIdleTrim).
-      SSL_set_mode(client_->ownSsl(), SSL_MODE_RELEASE_BUFFERS);
+      // RFC 9113 section 3.2: HTTP/2 over TLS, chosen by ALPN.
       disarm();
       worker_.deadlines().remove(*this);
       co_await serveHttp2(worker_, std::move(*client_), portKey_, peer_);
@@ -513,11 +501,7 @@ awaitable<void> Connection::run() {
   while (keepAlive) {
     if (!client_->isPipe()) {
       // (An HTTP/2 stream's head is already there; its session has its own idle timer.)
-      if (client_->isTls()) {
-        arm(kIdleTrim, TimeoutPhase::IdleTrim);
-      } else {
-        arm(kIdleTimeout, TimeoutPhase::Idle);
-      }
+      arm(kIdleTimeout, TimeoutPhase::Idle);
     }
     http1::Head head;
     bool gotHead = false;
@@ -560,7 +544,7 @@ awaitable<void> Connection::run() {
         break;
       }
       in_.commit(n);
-      if (phase_ == TimeoutPhase::Idle || phase_ == TimeoutPhase::IdleTrim) {
+      if (phase_ == TimeoutPhase::Idle) {
         arm(kRequestTimeout, TimeoutPhase::Request);
       }
     }

@@ -203,9 +203,10 @@ SslCtxPtr makeServerContext(const ir::CertificateKeyPair& cert, std::string& err
   // One TLS 1.3 session ticket per handshake (OpenSSL sends two by default, for clients that open
   // parallel connections): half the ticket encryption and one record less per handshake.
   SSL_CTX_set_num_tickets(ctx.get(), 1);
-  // No SSL_MODE_RELEASE_BUFFERS here: it frees and allocates both record buffers for every
-  // request. An idle HTTP/1.1 connection gives them back after a second (kIdleTrim in proxy.cc);
-  // an HTTP/2 connection sets the mode for itself.
+  // A client connection may sit idle for minutes: between records it gives its buffers back.
+  // (Keeping them saves a free and a malloc of both per request, 760 instructions, but measured no
+  // faster: 50 connections' own 34 KiB fall out of the cache where one reused pair stays in it.)
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_alpn_select_cb(ctx.get(), selectAlpn, nullptr);
   return ctx;
 }

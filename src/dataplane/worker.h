@@ -254,13 +254,6 @@ public:
   // TLS: sends the records held back (see TlsIo), waiting for the socket as needed.
   awaitable<void> flush(error_code& ec);
   bool holdsBack() const { return io_ && io_->out.size() > 0; }
-  // TLS, between requests: gives OpenSSL's record buffers (about 34 KiB) back; it takes them again
-  // for the next record. Does nothing while a record is half read or half written.
-  void trimBuffers() {
-    if (ssl_) {
-      SSL_free_buffers(ssl_.get());
-    }
-  }
   void close();
 
 private:

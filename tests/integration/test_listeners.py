@@ -252,9 +252,9 @@ class TlsPolicyTest(unittest.TestCase):
 
 
     def test_idle_keep_alive_connections_give_their_tls_buffers_back_and_serve_on(self):
-        # An idle TLS connection holds no record buffers after a second (kIdleTrim in proxy.cc):
-        # OpenSSL's two are 34 KiB a connection, of which the first records touch about 7 KiB; an
-        # idle connection without them about 23 KiB here (RSS growth over 400 connections).
+        # An idle TLS connection holds no record buffers (SSL_MODE_RELEASE_BUFFERS): OpenSSL's two
+        # are 34 KiB a connection, of which the first records touch about 7 KiB; an idle connection
+        # without them is about 22 KiB here (RSS growth over 400 connections), 30 with them.
         import socket
         import ssl
         n = 400
