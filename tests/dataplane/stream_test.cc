@@ -53,6 +53,12 @@ tls::SslCtxPtr clientContext(const std::string& caPem) {
   return ctx;
 }
 
+// Runs coroutine `f` on `ctx` (started by ctx.run).
+template <typename F>
+void spawn(asio::io_context& ctx, F f) {
+  asio::co_spawn(ctx, std::move(f), asio::detached);
+}
+
 // Leaves an entry in this thread's error queue, as a failed call elsewhere would.
 void leaveStaleError() {
   ERR_raise(ERR_LIB_SSL, SSL_R_BAD_LENGTH);
@@ -82,37 +88,31 @@ TEST(StreamTest, AStaleErrorInTheQueueDoesNotFailACallThatHasToWait) {
   std::string got;
   bool serverDone = false;
   bool clientDone = false;
-  asio::co_spawn(
-      p.ctx,
-      [&]() -> awaitable<void> {
-        leaveStaleError(); // the server's first SSL_do_handshake has to wait for the ClientHello
-        co_await p.server->handshake(serverEc);
-        if (!serverEc) {
-          char buf[64];
-          leaveStaleError();
-          size_t n = co_await p.server->readSome(asio::buffer(buf), serverEc);
-          got.assign(buf, n);
-          leaveStaleError();
-          co_await p.server->writeAll(asio::buffer(std::string_view("pong")), serverEc);
-        }
-        serverDone = true;
-      },
-      asio::detached);
-  asio::co_spawn(
-      p.ctx,
-      [&]() -> awaitable<void> {
-        leaveStaleError();
-        co_await p.client->handshake(clientEc);
-        if (!clientEc) {
-          co_await p.client->writeAll(asio::buffer(std::string_view("ping")), clientEc);
-          char buf[64];
-          leaveStaleError();
-          size_t n = co_await p.client->readSome(asio::buffer(buf), clientEc);
-          got += "/" + std::string(buf, n);
-        }
-        clientDone = true;
-      },
-      asio::detached);
+  spawn(p.ctx, [&]() -> awaitable<void> {
+    leaveStaleError(); // the server's first SSL_do_handshake has to wait for the ClientHello
+    co_await p.server->handshake(serverEc);
+    if (!serverEc) {
+      char buf[64];
+      leaveStaleError();
+      size_t n = co_await p.server->readSome(asio::buffer(buf), serverEc);
+      got.assign(buf, n);
+      leaveStaleError();
+      co_await p.server->writeAll(asio::buffer(std::string_view("pong")), serverEc);
+    }
+    serverDone = true;
+  });
+  spawn(p.ctx, [&]() -> awaitable<void> {
+    leaveStaleError();
+    co_await p.client->handshake(clientEc);
+    if (!clientEc) {
+      co_await p.client->writeAll(asio::buffer(std::string_view("ping")), clientEc);
+      char buf[64];
+      leaveStaleError();
+      size_t n = co_await p.client->readSome(asio::buffer(buf), clientEc);
+      got += "/" + std::string(buf, n);
+    }
+    clientDone = true;
+  });
   p.ctx.run_for(std::chrono::seconds(10));
   ERR_clear_error();
   EXPECT_TRUE(serverDone && clientDone);
@@ -163,24 +163,21 @@ TEST(StreamTest, AStaleErrorDoesNotFailAReadThatHasToWaitForTheRestOfARecord) {
   server.emplace(acceptor.accept(), serverCtx.get(), true);
   error_code ec;
   std::string got;
-  asio::co_spawn(
-      ctx,
-      [&]() -> awaitable<void> {
-        co_await server->handshake(ec);
-        if (!ec) {
-          char buf[64];
-          size_t n = 0;
-          while (!ec && got.size() < 4) {
-            leaveStaleError();
-            n = co_await server->readSome(asio::buffer(buf), ec);
-            got.append(buf, n);
-          }
-          if (!ec) {
-            co_await server->writeAll(asio::buffer(std::string_view("pong")), ec);
-          }
-        }
-      },
-      asio::detached);
+  spawn(ctx, [&]() -> awaitable<void> {
+    co_await server->handshake(ec);
+    if (!ec) {
+      char buf[64];
+      size_t n = 0;
+      while (!ec && got.size() < 4) {
+        leaveStaleError();
+        n = co_await server->readSome(asio::buffer(buf), ec);
+        got.append(buf, n);
+      }
+      if (!ec) {
+        co_await server->writeAll(asio::buffer(std::string_view("pong")), ec);
+      }
+    }
+  });
   ctx.run_for(std::chrono::seconds(10));
   ERR_clear_error();
   server.reset(); // a client still waiting for "pong" sees the end
@@ -196,22 +193,16 @@ TEST(StreamTest, AFailedHandshakeReportsItsOwnCauseOverAStaleError) {
   Pair p(serverCtx.get(), clientCtx.get());
   error_code serverEc, clientEc;
   int done = 0;
-  asio::co_spawn(
-      p.ctx,
-      [&]() -> awaitable<void> {
-        co_await p.server->handshake(serverEc);
-        ++done;
-      },
-      asio::detached);
-  asio::co_spawn(
-      p.ctx,
-      [&]() -> awaitable<void> {
-        leaveStaleError();
-        co_await p.client->handshake(clientEc);
-        p.client->close(); // as the connection's owner does after a failed handshake
-        ++done;
-      },
-      asio::detached);
+  spawn(p.ctx, [&]() -> awaitable<void> {
+    co_await p.server->handshake(serverEc);
+    ++done;
+  });
+  spawn(p.ctx, [&]() -> awaitable<void> {
+    leaveStaleError();
+    co_await p.client->handshake(clientEc);
+    p.client->close(); // as the connection's owner does after a failed handshake
+    ++done;
+  });
   p.ctx.run_for(std::chrono::seconds(10));
   ERR_clear_error();
   EXPECT_EQ(done, 2);
