@@ -461,8 +461,10 @@ private:
   Buffer in_{0};
   TimeoutPhase phase_ = TimeoutPhase::None;
   TimeoutPhase timedOut_ = TimeoutPhase::None;
-  const PortGroup* group_ = nullptr;  // portKey_'s group in the snapshot groupOf_ (which snapshot_
-  const Snapshot* groupOf_ = nullptr; // holds while it is that one)
+  // portKey_'s group, as looked up in the snapshot groupOf_ (snapshot_ keeps that snapshot alive
+  // for as long as the two are the same).
+  const PortGroup* group_ = nullptr;
+  const Snapshot* groupOf_ = nullptr;
   std::chrono::steady_clock::time_point deadline_;
   UpstreamConn* upstream_ = nullptr; // the upstream connection in use, for timeouts
   error_code ec0_;                   // scratch for writes whose error only ends the connection

@@ -386,7 +386,7 @@ bool Stream::fillFirst(error_code& ec) {
   // Never wait for the peer while holding back what it may be waiting for. What cannot go out at
   // once is left to the flush in progress, or to the next write; only a handshake flight is
   // waited for (see TlsIo).
-  return io_->out.size() > 0 && !io_->flushing && !sendHeldBack(ec) && !ec && SSL_in_init(ssl_.get()) != 0;
+  return io_->out.size() > 0 && !io_->flushing && !sendHeldBack(ec) && SSL_in_init(ssl_.get()) != 0;
 }
 
 asio::mutable_buffer Stream::fillBuffer(bool idle) {
