@@ -343,10 +343,9 @@ public:
       : worker_(w), portKey_(std::move(portKey)), peer_(std::move(peer)) {
     error_code ec;
     s.set_option(tcp::no_delay(true), ec);
-    snapshot_ = w.snapshot();
-    const PortGroup* group = snapshot_ ? snapshot_->port(portKey_) : nullptr;
-    if (group != nullptr && group->tls) {
-      client_.emplace(std::move(s), group->contexts.front()->native_handle(), true);
+    pin();
+    if (group_ != nullptr && group_->tls) {
+      client_.emplace(std::move(s), group_->contexts.front()->native_handle(), true);
     } else {
       client_.emplace(std::move(s));
     }
@@ -355,13 +354,18 @@ public:
   // One HTTP/2 stream as a connection that carries one request.
   Connection(Worker& w, std::shared_ptr<Pipe> pipe, std::string portKey, std::string peer)
       : worker_(w), portKey_(std::move(portKey)), peer_(std::move(peer)) {
-    snapshot_ = w.snapshot();
+    pin();
     client_.emplace(std::move(pipe));
   }
 
   awaitable<void> run();
 
 private:
+  // Takes the worker's current snapshot and the connection's port group in it.
+  void pin() {
+    snapshot_ = worker_.snapshot();
+    group_ = snapshot_ ? snapshot_->port(portKey_) : nullptr;
+  }
   // One lazy deadline per connection, filed with the worker's Deadlines: arming only moves
   // `deadline_`; the entry is filed again only when the new deadline is sooner than the time it
   // is filed for, or when that time comes and the deadline has moved on (the usual case, as
@@ -461,10 +465,7 @@ private:
   Buffer in_{0};
   TimeoutPhase phase_ = TimeoutPhase::None;
   TimeoutPhase timedOut_ = TimeoutPhase::None;
-  // portKey_'s group, as looked up in the snapshot groupOf_ (snapshot_ keeps that snapshot alive
-  // for as long as the two are the same).
-  const PortGroup* group_ = nullptr;
-  const Snapshot* groupOf_ = nullptr;
+  const PortGroup* group_ = nullptr; // portKey_'s group in snapshot_ (see pin())
   std::chrono::steady_clock::time_point deadline_;
   UpstreamConn* upstream_ = nullptr; // the upstream connection in use, for timeouts
   error_code ec0_;                   // scratch for writes whose error only ends the connection
@@ -1070,14 +1071,8 @@ awaitable<Connection::H2cOutcome> Connection::forwardH2c(const H2cExchange& x) {
 }
 
 awaitable<bool> Connection::handleRequest(http1::Head& head) {
-  // Pin the current config for this request; the connection's port in it is looked up once.
   if (snapshot_ != worker_.snapshot()) {
-    snapshot_ = worker_.snapshot();
-    groupOf_ = nullptr;
-  }
-  if (groupOf_ != snapshot_.get()) {
-    group_ = snapshot_ ? snapshot_->port(portKey_) : nullptr;
-    groupOf_ = snapshot_.get();
+    pin(); // a new config since the last request: this request and the next are served by it
   }
   const PortGroup* group = group_;
   if (group == nullptr) {

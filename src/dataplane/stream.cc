@@ -274,9 +274,9 @@ Stream::Stream(tcp::socket s, SSL_CTX* ctx, bool server)
 
 namespace {
 
-// What an OpenSSL call's failure means for the caller: wait (0), or an error in `ec`.
-int classify(SSL* ssl, int ret, error_code& ec) {
-  int err = SSL_get_error(ssl, ret);
+// What an OpenSSL call's failure (`err`, from SSL_get_error) means for the caller: wait
+// (SSL_ERROR_WANT_READ/WRITE), or 0 with an error in `ec`.
+int classify(int err, error_code& ec) {
   if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
     return err;
   }
@@ -315,7 +315,7 @@ int callSsl(SSL* ssl, Call call, int& want, error_code& ec) {
   }
   want = SSL_get_error(ssl, r);
   if ((want != SSL_ERROR_SSL && want != SSL_ERROR_SYSCALL) || ERR_peek_error() == 0) {
-    want = classify(ssl, r, ec); // (the queue played no part)
+    want = classify(want, ec); // (the queue played no part)
     return 0;
   }
   const unsigned long cause = ERR_peek_last_error();
@@ -327,8 +327,9 @@ int callSsl(SSL* ssl, Call call, int& want, error_code& ec) {
     want = 0;
     return r;
   }
-  const bool saysLess = SSL_get_error(ssl, r) == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0;
-  want = classify(ssl, r, ec);
+  const int err = SSL_get_error(ssl, r);
+  const bool saysLess = err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0;
+  want = classify(err, ec);
   if (want == 0 && saysLess && (cause != 0 || causeErrno != 0)) {
     // An SSL object in its error state fails again without a new entry: report the first cause.
     ec = cause != 0 ? error_code(static_cast<int>(cause), asio::error::get_ssl_category())
