@@ -337,6 +337,33 @@ enum class RelayEnd {
 awaitable<RelayEnd> relayBody(Stream& from, Buffer& buf, Stream& to, http1::BodyKind kind,
                               uint64_t contentLength, std::string& head, bool closing);
 
+// What routing made of a request. Filled without suspending, so that the request's coroutine
+// frame holds this and not every temporary of the routing code.
+struct Routed {
+  enum class Action { Proxy, Answer };
+  Action action = Action::Proxy;
+  bool keep = false;      // not Proxy: the connection stays open after the answer
+  bool websocket = false; // Proxy: an Upgrade: websocket to pass on
+  const CompiledRoute* route = nullptr;
+  const ir::WeightedBackend* chosen = nullptr;
+  const ClusterEntry* cluster = nullptr;
+  std::string_view path, query; // of the target, in the read buffer (until the head is consumed)
+  std::string answer;           // not Proxy: the whole answer to write
+  std::string cors;             // CORS fields for the backend's response
+  std::chrono::milliseconds attemptTimeout{0};
+};
+
+// The request line, kept for the log once the head has left the read buffer.
+struct RequestLine {
+  std::string method;
+  std::string target;
+};
+
+const std::string kNoName;
+
+// A short text/plain answer with `status`.
+std::string statusAnswer(int status, bool keep);
+
 class Connection : public std::enable_shared_from_this<Connection>, private DeadlineEntry {
 public:
   Connection(Worker& w, tcp::socket s, std::string portKey, std::string peer)
@@ -402,17 +429,36 @@ private:
   }
 
   awaitable<bool> handleRequest(http1::Head& head);
-  awaitable<bool> localReply(int status, const std::string& cause, const http1::Head* head,
-                             const std::string& routeName = "");
-  // Writes a short text/plain answer with `status`; returns whether the connection stays open.
-  awaitable<bool> writeStatus(int status, bool keep);
+  // Routing (no suspension): listener, route, backend and cluster, or the answer to give instead.
+  void routeRequest(const http1::Head& head, Routed& r);
+  // HTTPCORSFilter: fills r.cors; a preflight is answered here (true; r.answer holds the answer).
+  bool corsPreflight(const http1::Head& head, const ir::Cors& cors, Routed& r);
+  void startMirrors(const CompiledRoute& route, const std::string& upstreamHead, const std::string& method);
+  // Logs and answers `status` for a request that failed upstream; the connection closes.
+  awaitable<bool> failRequest(int status, const std::string& cause, const RequestLine& line,
+                              const std::string& routeName);
+  awaitable<bool> proxyH2c(const http1::Head& head, const Routed& r, const std::string& upstreamHead,
+                           const RequestLine& line);
+  awaitable<void> backoff(std::chrono::milliseconds delay);
+  // A request body after its head (answering Expect: 100-continue first).
+  awaitable<RelayEnd> sendBody(const http1::Head& head, UpstreamConn& up, std::string& upstreamHead);
+  // A 101 from the backend: relayed and tunnelled for a WebSocket upgrade we asked for, else 502.
+  awaitable<bool> switchProtocols(UpstreamConn& up, const http1::Head& resp, const Routed& r,
+                                  const RequestLine& line);
+  // The response head for the client: as text in `out`, or handed to an HTTP/2 stream (false:
+  // the stream is gone).
+  bool responseHead(const http1::Head& resp, const Routed& r, bool keep, std::string& out);
+  // A request the gateway answers itself: counted and logged; returns the answer to write.
+  // `keep`: whether the connection can stay open after it.
+  std::string localAnswer(int status, const std::string& cause, const http1::Head* head,
+                          const std::string& routeName, bool& keep);
+  // A request that could not be parsed: answered, and the connection closes.
+  awaitable<void> rejectRequest(int status, const std::string& cause);
   awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(const ClusterEntry& cluster,
                                                            const ir::Endpoint& ep,
                                                            const std::string& key,
                                                            std::string& failure);
-  std::string buildUpstreamHead(const http1::Head& head, std::string_view requestId,
-                                const CompiledRoute& route, const ir::WeightedBackend& backend,
-                                std::string_view path, std::string_view query, std::string_view upgrade);
+  std::string buildUpstreamHead(const http1::Head& head, const Routed& r);
   // After a 101 answer to an Upgrade: bytes both ways until both sides have finished.
   awaitable<void> tunnel(UpstreamConn& up);
   // A request to a kubernetes.io/h2c backend: HTTP/2 with prior knowledge upstream, HTTP/1.1 to
@@ -436,8 +482,8 @@ private:
     bool keep = false; // the client connection stays open
   };
   awaitable<H2cOutcome> forwardH2c(const H2cExchange& x);
-  awaitable<bool> redirect(const http1::Head& head, const CompiledRoute& route, const ListenerView& listener,
-                           const std::string& host, std::string_view path, std::string_view query);
+  std::string redirectAnswer(const http1::Head& head, const CompiledRoute& route, const ListenerView& listener,
+                             const std::string& host, std::string_view path, std::string_view query, bool& keep);
 
   // Counts the answer's status, and notes it for the access log.
   void noteStatus(int status) {
@@ -513,7 +559,7 @@ awaitable<void> Connection::run() {
       std::string error;
       gotHead = pipe->requestHead(head, error);
       if (!gotHead) {
-        co_await localReply(400, "bad request from " + peer_ + ": " + error, nullptr);
+        co_await rejectRequest(400, "bad request from " + peer_ + ": " + error);
         closed = true;
       }
     }
@@ -526,7 +572,7 @@ awaitable<void> Connection::run() {
           break;
         }
         if (r.status == http1::ParseStatus::Error) {
-          co_await localReply(r.errorStatus, "bad request from " + peer_ + ": " + r.error, nullptr);
+          co_await rejectRequest(r.errorStatus, "bad request from " + peer_ + ": " + r.error);
           closed = true;
           break;
         }
@@ -586,8 +632,8 @@ awaitable<void> Connection::run() {
   }
 }
 
-awaitable<bool> Connection::localReply(int status, const std::string& cause, const http1::Head* head,
-                                       const std::string& routeName) {
+std::string Connection::localAnswer(int status, const std::string& cause, const http1::Head* head,
+                                    const std::string& routeName, bool& keep) {
   noteStatus(status);
   if (status >= 500) {
     spdlog::warn("{} {} {}{}{}: {}", status, head ? std::string(head->method) : "-",
@@ -598,41 +644,44 @@ awaitable<bool> Connection::localReply(int status, const std::string& cause, con
                  head ? std::string(head->target) : "-", cause);
   }
   // A request whose body we did not read cannot be followed by another on this connection.
-  bool keep = head != nullptr && head->keepAlive && head->body == http1::BodyKind::None;
-  if (head != nullptr) {
-    in_.consume(head->headBytes);
-  }
-  co_return co_await writeStatus(status, keep);
+  keep = head != nullptr && head->keepAlive && head->body == http1::BodyKind::None;
+  return statusAnswer(status, keep);
 }
 
-awaitable<bool> Connection::writeStatus(int status, bool keep) {
+awaitable<void> Connection::rejectRequest(int status, const std::string& cause) {
+  bool keep = false;
+  const std::string out = localAnswer(status, cause, nullptr, kNoName, keep);
+  co_await client_->writeAll(asio::buffer(out), ec0_);
+}
+
+std::string statusAnswer(int status, bool keep) {
   std::string body = std::to_string(status) + " " + reasonPhrase(status) + "\n";
-  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) +
-                    "\r\ncontent-type: text/plain\r\ncontent-length: " + std::to_string(body.size()) +
-                    (keep ? "\r\n" : "\r\nconnection: close\r\n") + "\r\n" + body;
-  error_code ec;
-  co_await client_->writeAll(asio::buffer(out), ec);
-  co_return keep && !ec;
+  return "HTTP/1.1 " + std::to_string(status) + " " + reasonPhrase(status) +
+         "\r\ncontent-type: text/plain\r\ncontent-length: " + std::to_string(body.size()) +
+         (keep ? "\r\n" : "\r\nconnection: close\r\n") + "\r\n" + body;
 }
 
-std::string Connection::buildUpstreamHead(const http1::Head& head, std::string_view requestId,
-                                          const CompiledRoute& route, const ir::WeightedBackend& backend,
-                                          std::string_view path, std::string_view query,
-                                          std::string_view upgrade) {
+std::string Connection::buildUpstreamHead(const http1::Head& head, const Routed& r) {
   Forwarding f;
-  f.requestId = requestId;
+  // The client's x-request-id, else a fresh UUIDv4 (in place: no allocation per request).
+  char uuid[36];
+  f.requestId = head.header("x-request-id");
+  if (f.requestId.empty()) {
+    uuid4(worker_, uuid);
+    f.requestId = std::string_view(uuid, sizeof uuid);
+  }
   f.peer = peer_;
   f.tls = client_->isTls();
   // Without Host: the name the client reached us by (SNI), else the address it connected to.
   const char* sni = client_->ssl() ? SSL_get_servername(client_->ssl(), TLSEXT_NAMETYPE_host_name) : nullptr;
   f.fallbackHost = sni != nullptr ? std::string_view(sni) : std::string_view(portKey_);
-  f.upgrade = upgrade;
-  return upstreamHead(head, route, backend, path, query, f);
+  f.upgrade = r.websocket ? "websocket"sv : std::string_view{};
+  return upstreamHead(head, *r.route, *r.chosen, r.path, r.query, f);
 }
 
-awaitable<bool> Connection::redirect(const http1::Head& head, const CompiledRoute& route,
-                                     const ListenerView& listener, const std::string& host,
-                                     std::string_view path, std::string_view query) {
+std::string Connection::redirectAnswer(const http1::Head& head, const CompiledRoute& route,
+                                       const ListenerView& listener, const std::string& host,
+                                       std::string_view path, std::string_view query, bool& keep) {
   // HTTPRequestRedirectFilter: scheme, hostname (default: the request's), port (default: the
   // scheme's well-known port when a scheme is set, else the listener's), path, status.
   const auto& r = *route.redirect;
@@ -650,16 +699,13 @@ awaitable<bool> Connection::redirect(const http1::Head& head, const CompiledRout
   const char* reason = r.status == 301 ? "Moved Permanently" : r.status == 302 ? "Found"
                        : r.status == 303 ? "See Other" : r.status == 307 ? "Temporary Redirect"
                                                                            : "Permanent Redirect";
-  bool keep = head.keepAlive && head.body == http1::BodyKind::None;
+  keep = head.keepAlive && head.body == http1::BodyKind::None;
   std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + reason + "\r\nlocation: " + location +
                     "\r\ncontent-length: 0\r\n" + (keep ? "" : "connection: close\r\n");
   std::string extra;
   appendMutation(extra, route.responseHeaders);
   out += extra + "\r\n";
-  in_.consume(head.headBytes);
-  error_code ec;
-  co_await client_->writeAll(asio::buffer(out), ec);
-  co_return keep && !ec;
+  return out;
 }
 
 awaitable<std::unique_ptr<UpstreamConn>> Connection::connectUpstream(const ClusterEntry& cluster,
@@ -1070,13 +1116,17 @@ awaitable<Connection::H2cOutcome> Connection::forwardH2c(const H2cExchange& x) {
   co_return outcome;
 }
 
-awaitable<bool> Connection::handleRequest(http1::Head& head) {
+void Connection::routeRequest(const http1::Head& head, Routed& r) {
+  auto local = [&](int status, const std::string& cause) {
+    r.action = Routed::Action::Answer;
+    r.answer = localAnswer(status, cause, &head, r.route != nullptr ? r.route->name : kNoName, r.keep);
+  };
   if (snapshot_ != worker_.snapshot()) {
     pin(); // a new config since the last request: this request and the next are served by it
   }
   const PortGroup* group = group_;
   if (group == nullptr) {
-    co_return co_await localReply(503, "listener " + portKey_ + " is no longer configured", &head);
+    return local(503, "listener " + portKey_ + " is no longer configured");
   }
   std::string host = hostOnly(head.header("host"));
   std::string_view target = head.target;
@@ -1089,7 +1139,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   }
   const ListenerView* listener = group->listenerFor(host);
   if (listener == nullptr) {
-    co_return co_await localReply(404, "no listener on " + portKey_ + " for host " + host, &head);
+    return local(404, "no listener on " + portKey_ + " for host " + host);
   }
   if (SSL* ssl = client_->ssl()) {
     // GEP-3567: the TLS connection was set up for the listener its SNI selected; a request whose
@@ -1097,87 +1147,33 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
     if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) {
       const ListenerView* bySni = group->listenerFor(toLower(sni));
       if (bySni != nullptr && bySni != listener) {
-        co_return co_await localReply(421, "request for " + host + " on a TLS connection for " + sni, &head);
+        return local(421, "request for " + host + " on a TLS connection for " + sni);
       }
     }
   }
   const CompiledVirtualHost* vhost = listener->vhostFor(host);
-  size_t q = target.find('?');
-  RequestView rv{head.method, target.substr(0, q),
-                 q == std::string_view::npos ? std::string_view{} : target.substr(q + 1), &head.headers};
-  const CompiledRoute* route = vhost != nullptr ? matchRoute(*vhost, rv) : nullptr;
-  if (access_ && route != nullptr) {
+  const size_t q = target.find('?');
+  r.path = target.substr(0, q);
+  r.query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+  const CompiledRoute* route = vhost != nullptr ? matchRoute(*vhost, RequestView{head.method, r.path, r.query, &head.headers})
+                                                : nullptr;
+  if (route == nullptr) {
+    return local(404, "no route on " + listener->name + " for host " + host + " path " + std::string(r.path));
+  }
+  r.route = route;
+  if (access_) {
     access_->route = route->name;
   }
-  if (route == nullptr) {
-    co_return co_await localReply(404, "no route on " + listener->name + " for host " + host +
-                                           " path " + std::string(rv.path),
-                                  &head);
-  }
-  // HTTPCORSFilter: the gateway answers preflights itself; allowed origins get their headers on
-  // the backend's response.
-  std::string corsResponse;
-  if (route->cors) {
-    const auto& cors = *route->cors;
-    const std::string origin(head.header("origin"));
-    const bool allowed = !origin.empty() && corsOriginAllowed(cors, origin);
-    const bool star = cors.allowOrigins.size() == 1 && cors.allowOrigins[0] == "*";
-    if (allowed) {
-      corsResponse.append("access-control-allow-origin: "sv)
-          .append(star && !cors.allowCredentials ? "*" : origin)
-          .append("\r\n"sv);
-      if (cors.allowCredentials) {
-        corsResponse.append("access-control-allow-credentials: true\r\n"sv);
-      }
-    }
-    const std::string requestMethod(head.header("access-control-request-method"));
-    if (head.method == "OPTIONS" && !origin.empty() && !requestMethod.empty()) {
-      std::string out = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n";
-      if (allowed) {
-        out += corsResponse;
-        auto join = [](const std::vector<std::string>& v) {
-          std::string j;
-          for (const auto& x : v) {
-            j += (j.empty() ? "" : ", ") + x;
-          }
-          return j;
-        };
-        const bool anyMethod = cors.allowMethods.size() == 1 && cors.allowMethods[0] == "*";
-        out += "access-control-allow-methods: " +
-               (anyMethod ? (cors.allowCredentials ? requestMethod : std::string("*")) : join(cors.allowMethods)) +
-               "\r\n";
-        const std::string requestHeaders(head.header("access-control-request-headers"));
-        if (!requestHeaders.empty()) {
-          const bool anyHeader = cors.allowHeaders.size() == 1 && cors.allowHeaders[0] == "*";
-          out += "access-control-allow-headers: " +
-                 (anyHeader ? (cors.allowCredentials ? requestHeaders : std::string("*")) : join(cors.allowHeaders)) +
-                 "\r\n";
-        }
-        out += "access-control-max-age: " + std::to_string(cors.maxAge) + "\r\n";
-      }
-      const bool keep = head.keepAlive && head.body == http1::BodyKind::None;
-      if (!keep) {
-        out += "connection: close\r\n";
-      }
-      out += "\r\n";
-      in_.consume(head.headBytes);
-      noteStatus(200);
-      co_await client_->writeAll(asio::buffer(out), ec0_);
-      co_return keep && !ec0_;
-    }
-    if (allowed && !cors.exposeHeaders.empty()) {
-      corsResponse += "access-control-expose-headers: ";
-      for (size_t i = 0; i < cors.exposeHeaders.size(); ++i) {
-        corsResponse += (i ? ", " : "") + cors.exposeHeaders[i];
-      }
-      corsResponse += "\r\n";
-    }
+  if (route->cors && corsPreflight(head, *route->cors, r)) {
+    return;
   }
   if (route->redirect) {
-    co_return co_await redirect(head, *route, *listener, host, rv.path, rv.query);
+    r.action = Routed::Action::Answer;
+    r.answer = redirectAnswer(head, *route, *listener, host, r.path, r.query, r.keep);
+    return;
   }
   if (route->backends.empty() || route->totalWeight == 0) {
-    co_return co_await localReply(500, "the rule has no backendRefs with weight", &head, route->name);
+    return local(500, "the rule has no backendRefs with weight");
   }
   // Weighted choice (spec section 3: weight / sum of weights).
   uint64_t pick = worker_.random() % route->totalWeight;
@@ -1189,9 +1185,9 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
     }
     pick -= b.weight;
   }
+  r.chosen = chosen;
   if (chosen->status != 0) {
-    co_return co_await localReply(chosen->status, "invalid backendRef: " + chosen->reason, &head,
-                                  route->name);
+    return local(chosen->status, "invalid backendRef: " + chosen->reason);
   }
   // The request timeout runs until the response head; a route's timeouts.request replaces the
   // default, and timeouts.backendRequest bounds each upstream attempt (GEP-1742). 0 disables.
@@ -1202,81 +1198,218 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
     return *ms == 0 ? std::chrono::milliseconds(std::chrono::hours(24 * 365)) : std::chrono::milliseconds(*ms);
   };
   const auto requestTimeout = timeoutFor(route->requestTimeoutMs, kRequestTimeout);
-  const auto attemptTimeout = std::min(requestTimeout, timeoutFor(route->backendRequestTimeoutMs, requestTimeout));
+  r.attemptTimeout = std::min(requestTimeout, timeoutFor(route->backendRequestTimeoutMs, requestTimeout));
   const ClusterEntry* cluster = route->clusters[static_cast<size_t>(chosen - route->backends.data())];
   if (cluster == nullptr) {
-    co_return co_await localReply(500, "cluster " + chosen->cluster + " is missing", &head, route->name);
+    return local(500, "cluster " + chosen->cluster + " is missing");
   }
   if (cluster->ir.tlsError) {
-    co_return co_await localReply(500, cluster->ir.name + ": " + *cluster->ir.tlsError +
-                                           " (not sending plaintext)",
-                                  &head, route->name);
+    return local(500, cluster->ir.name + ": " + *cluster->ir.tlsError + " (not sending plaintext)");
   }
   if (cluster->ir.tls && !cluster->tlsContext) {
-    co_return co_await localReply(500, cluster->ir.name + ": upstream TLS context unusable: " +
-                                           cluster->contextError + " (not sending plaintext)",
-                                  &head, route->name);
+    return local(500, cluster->ir.name + ": upstream TLS context unusable: " + cluster->contextError +
+                          " (not sending plaintext)");
   }
   if (cluster->ir.endpoints.empty()) {
-    co_return co_await localReply(503, cluster->ir.name + " has no ready endpoints", &head, route->name);
+    return local(503, cluster->ir.name + " has no ready endpoints");
   }
-  // The client's x-request-id, else a fresh UUIDv4 (in place: no allocation per request).
-  char uuid[36];
-  std::string_view requestId = head.header("x-request-id");
-  if (requestId.empty()) {
-    uuid4(worker_, uuid);
-    requestId = std::string_view(uuid, sizeof uuid);
-  }
-  const bool hasBody = head.body != http1::BodyKind::None;
+  r.cluster = cluster;
   // WebSocket (RFC 6455 section 4.1, GEP-1911 kubernetes.io/ws): the Upgrade is passed on for a
   // bodiless request that asks for it in Connection; other protocols are not upgraded through us.
-  std::string upgrade;
-  if (!hasBody && iequals(head.header("upgrade"), "websocket")) {
+  if (head.body == http1::BodyKind::None && iequals(head.header("upgrade"), "websocket")) {
     for (const auto& h : head.headers) {
       if (iequals(h.name, "connection")) {
         for (auto part : SplitView(h.value, ',')) {
-          if (iequals(trimOws(part), "upgrade")) {
-            upgrade = "websocket";
-          }
+          r.websocket = r.websocket || iequals(trimOws(part), "upgrade");
         }
       }
     }
   }
-  std::string upstreamHead = buildUpstreamHead(head, requestId, *route, *chosen, rv.path, rv.query, upgrade);
-  // What the rest needs of the request once its head leaves the read buffer.
-  const std::string method(head.method);
-  const std::string requestTarget(head.target);
-  const bool clientKeepAlive = head.keepAlive;
-  in_.consume(head.headBytes);
-  auto fail = [&](int status, const std::string& cause) -> awaitable<bool> {
-    upstream_ = nullptr;
-    noteStatus(status);
-    spdlog::warn("{} {} {} route={}: {}", status, method, requestTarget, route->name, cause);
-    co_await writeStatus(status, false);
-    co_return false;
-  };
-  if (!hasBody && upgrade.empty()) {
-    for (const auto& m : route->mirrors) {
-      // percent / fraction of the requests (spec 2.4); the mirror runs beside the real request.
-      if (worker_.random() % m.denominator < m.numerator) {
-        asio::co_spawn(worker_.context(), mirrorRequest(worker_, snapshot_, m.cluster, upstreamHead, method),
-                       asio::detached);
-      }
+}
+
+bool Connection::corsPreflight(const http1::Head& head, const ir::Cors& cors, Routed& r) {
+  // HTTPCORSFilter: the gateway answers preflights itself; allowed origins get their headers on
+  // the backend's response.
+  const std::string origin(head.header("origin"));
+  const bool allowed = !origin.empty() && corsOriginAllowed(cors, origin);
+  const bool star = cors.allowOrigins.size() == 1 && cors.allowOrigins[0] == "*";
+  if (allowed) {
+    r.cors.append("access-control-allow-origin: "sv).append(star && !cors.allowCredentials ? "*" : origin).append("\r\n"sv);
+    if (cors.allowCredentials) {
+      r.cors.append("access-control-allow-credentials: true\r\n"sv);
     }
   }
-  if (cluster->ir.h2c) {
-    H2cExchange x{*cluster, upstreamHead, head.body, head.contentLength, head.expectContinue, method, clientKeepAlive,
-                  *route, *chosen, corsResponse, attemptTimeout};
-    auto outcome = co_await forwardH2c(x);
-    if (outcome.failStatus != 0) {
-      co_return co_await fail(outcome.failStatus, "upstream " + cluster->ir.name + ": " + outcome.failure);
+  const std::string requestMethod(head.header("access-control-request-method"));
+  if (head.method == "OPTIONS" && !origin.empty() && !requestMethod.empty()) {
+    std::string& out = r.answer;
+    out = "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n";
+    if (allowed) {
+      out += r.cors;
+      auto join = [](const std::vector<std::string>& v) {
+        std::string j;
+        for (const auto& x : v) {
+          j += (j.empty() ? "" : ", ") + x;
+        }
+        return j;
+      };
+      const bool anyMethod = cors.allowMethods.size() == 1 && cors.allowMethods[0] == "*";
+      out += "access-control-allow-methods: " +
+             (anyMethod ? (cors.allowCredentials ? requestMethod : std::string("*")) : join(cors.allowMethods)) +
+             "\r\n";
+      const std::string requestHeaders(head.header("access-control-request-headers"));
+      if (!requestHeaders.empty()) {
+        const bool anyHeader = cors.allowHeaders.size() == 1 && cors.allowHeaders[0] == "*";
+        out += "access-control-allow-headers: " +
+               (anyHeader ? (cors.allowCredentials ? requestHeaders : std::string("*")) : join(cors.allowHeaders)) +
+               "\r\n";
+      }
+      out += "access-control-max-age: " + std::to_string(cors.maxAge) + "\r\n";
     }
-    co_return outcome.keep;
+    r.keep = head.keepAlive && head.body == http1::BodyKind::None;
+    if (!r.keep) {
+      out += "connection: close\r\n";
+    }
+    out += "\r\n";
+    noteStatus(200);
+    r.action = Routed::Action::Answer;
+    return true;
+  }
+  if (allowed && !cors.exposeHeaders.empty()) {
+    r.cors += "access-control-expose-headers: ";
+    for (size_t i = 0; i < cors.exposeHeaders.size(); ++i) {
+      r.cors += (i ? ", " : "") + cors.exposeHeaders[i];
+    }
+    r.cors += "\r\n";
+  }
+  return false;
+}
+
+void Connection::startMirrors(const CompiledRoute& route, const std::string& upstreamHead, const std::string& method) {
+  for (const auto& m : route.mirrors) {
+    // percent / fraction of the requests (spec 2.4); the mirror runs beside the real request.
+    if (worker_.random() % m.denominator < m.numerator) {
+      asio::co_spawn(worker_.context(), mirrorRequest(worker_, snapshot_, m.cluster, upstreamHead, method),
+                     asio::detached);
+    }
+  }
+}
+
+awaitable<bool> Connection::failRequest(int status, const std::string& cause, const RequestLine& line,
+                                        const std::string& routeName) {
+  upstream_ = nullptr;
+  noteStatus(status);
+  spdlog::warn("{} {} {} route={}: {}", status, line.method, line.target, routeName, cause);
+  const std::string out = statusAnswer(status, false);
+  co_await client_->writeAll(asio::buffer(out), ec0_);
+  co_return false;
+}
+
+awaitable<bool> Connection::proxyH2c(const http1::Head& head, const Routed& r, const std::string& upstreamHead,
+                                     const RequestLine& line) {
+  H2cExchange x{*r.cluster, upstreamHead, head.body, head.contentLength, head.expectContinue, line.method,
+                head.keepAlive, *r.route, *r.chosen, r.cors, r.attemptTimeout};
+  auto outcome = co_await forwardH2c(x);
+  if (outcome.failStatus != 0) {
+    co_return co_await failRequest(outcome.failStatus, "upstream " + r.cluster->ir.name + ": " + outcome.failure,
+                                   line, r.route->name);
+  }
+  co_return outcome.keep;
+}
+
+awaitable<void> Connection::backoff(std::chrono::milliseconds delay) {
+  asio::steady_timer timer(worker_.context(), delay);
+  error_code ec;
+  co_await timer.async_wait(asio::redirect_error(use_awaitable, ec));
+}
+
+awaitable<RelayEnd> Connection::sendBody(const http1::Head& head, UpstreamConn& up, std::string& upstreamHead) {
+  if (head.expectContinue) {
+    // RFC 9110 section 10.1.1: we answer the expectation ourselves and do not forward it.
+    static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    error_code ec;
+    co_await client_->writeAll(asio::buffer(kContinue), ec);
+  }
+  co_return co_await relayBody(*client_, in_, up.stream, head.body, head.contentLength, upstreamHead, false);
+}
+
+awaitable<bool> Connection::switchProtocols(UpstreamConn& up, const http1::Head& resp, const Routed& r,
+                                            const RequestLine& line) {
+  if (!r.websocket || !iequals(resp.header("upgrade"), "websocket")) {
+    // RFC 9110 section 15.2.2: a switch we did not ask for cannot be relayed.
+    up.stream.close();
+    co_return co_await failRequest(502,
+                                   "upstream " + r.cluster->ir.name + ": 101 Switching Protocols to \"" +
+                                       std::string(resp.header("upgrade")) + "\" without a WebSocket upgrade request",
+                                   line, r.route->name);
+  }
+  std::string out;
+  appendStatusLine(out, 101, resp.reason);
+  for (const auto& h : resp.headers) {
+    if (!http1::isHopByHop(h.name)) {
+      appendField(out, h.name, h.value);
+    }
+  }
+  out.append("connection: upgrade\r\nupgrade: websocket\r\n\r\n"sv);
+  up.buf.consume(resp.headBytes);
+  error_code ec;
+  co_await client_->writeAll(asio::buffer(out), ec);
+  if (!ec) {
+    co_await tunnel(up);
+  }
+  upstream_ = nullptr;
+  up.stream.close();
+  co_return false;
+}
+
+bool Connection::responseHead(const http1::Head& resp, const Routed& r, bool keep, std::string& out) {
+  // Hop-by-hop fields dropped, our connection decision added.
+  http1::FieldList fields;
+  responseFields(resp.headers, *r.route, *r.chosen, r.cors, fields);
+  if (Pipe* pipe = client_->pipe()) {
+    // An HTTP/2 stream takes the head as fields; only the body goes through as bytes.
+    return pipe->respond(resp.status, http1::asSpan(fields), resp.body, resp.contentLength);
+  }
+  out.reserve(resp.headBytes + 64);
+  appendStatusLine(out, resp.status, resp.reason);
+  appendFields(out, http1::asSpan(fields));
+  if (!keep) {
+    out.append("connection: close\r\n"sv);
+  }
+  out.append("\r\n"sv);
+  return true;
+}
+
+// The coroutine keeps only what crosses a suspension: routing, the rare answers and the rare
+// paths (CORS preflight, redirects, h2c, retries' backoff, request bodies, 101) are functions of
+// their own, so that the frame every request allocates and writes stays small.
+awaitable<bool> Connection::handleRequest(http1::Head& head) {
+  Routed r;
+  routeRequest(head, r);
+  if (r.action == Routed::Action::Answer) {
+    // Answered here (no route, a redirect, a CORS preflight, a backend that cannot be used).
+    in_.consume(head.headBytes);
+    co_await client_->writeAll(asio::buffer(r.answer), ec0_);
+    co_return r.keep && !ec0_;
+  }
+  const CompiledRoute& route = *r.route;
+  const ClusterEntry& cluster = *r.cluster;
+  const bool hasBody = head.body != http1::BodyKind::None;
+  std::string upstreamHead = buildUpstreamHead(head, r);
+  // What the rest needs of the request once its head leaves the read buffer.
+  const RequestLine line{std::string(head.method), std::string(head.target)};
+  const bool clientKeepAlive = head.keepAlive;
+  in_.consume(head.headBytes);
+  if (!hasBody && !r.websocket && !route.mirrors.empty()) {
+    startMirrors(route, upstreamHead, line.method);
+  }
+  if (cluster.ir.h2c) {
+    co_return co_await proxyH2c(head, r, upstreamHead, line);
   }
   // HTTPRouteRetry (GEP-1731): `attempts` upstream tries in all, on the listed status codes and on
   // connection errors, `backoff` apart, within the request timeout. Only requests without a body
   // are retried: a streamed body cannot be sent twice.
-  const int maxTries = route->retry && !hasBody ? std::max<int>(1, route->retry->attempts) : 1;
+  const int maxTries = route.retry && !hasBody ? std::max<int>(1, route.retry->attempts) : 1;
+  int failStatus = 0;
   std::string failure;
   std::unique_ptr<UpstreamConn> up;
   error_code ec;
@@ -1284,13 +1417,11 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   for (int tryNo = 1;; ++tryNo) {
     const bool lastTry = tryNo >= maxTries;
     if (tryNo > 1) {
-      asio::steady_timer backoff(worker_.context(), std::chrono::milliseconds(route->retry->backoffMs));
-      co_await backoff.async_wait(asio::redirect_error(use_awaitable, ec));
+      co_await backoff(std::chrono::milliseconds(route.retry->backoffMs));
     }
-    const size_t epIndex = worker_.nextRoundRobin() % cluster->ir.endpoints.size();
-    const auto& ep = cluster->ir.endpoints[epIndex];
-    const std::string& key = cluster->poolKeys[epIndex];
-    const std::string& where = cluster->endpointLabels[epIndex];
+    const size_t epIndex = worker_.nextRoundRobin() % cluster.ir.endpoints.size();
+    const std::string& key = cluster.poolKeys[epIndex];
+    const std::string& where = cluster.endpointLabels[epIndex];
     if (access_) {
       access_->upstream = where;
     }
@@ -1303,13 +1434,13 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
       if (reused) {
         Metrics::inc(worker_.metrics().upstreamReuses);
       } else {
-        up = co_await connectUpstream(*cluster, ep, key, failure);
+        up = co_await connectUpstream(cluster, cluster.ir.endpoints[epIndex], key, failure);
         if (!up) {
           Metrics::inc(worker_.metrics().upstreamFailures);
           break;
         }
       }
-      arm(attemptTimeout, TimeoutPhase::Request);
+      arm(r.attemptTimeout, TimeoutPhase::Request);
       upstream_ = up.get();
       if (hasBody) {
         // The head goes out with the first body bytes (relayBody), which may be slow to come: a
@@ -1337,121 +1468,87 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
       const int status = timedOut_ == TimeoutPhase::Connect ? 504 : 502;
       timedOut_ = TimeoutPhase::None;
       if (!lastTry) {
-        spdlog::info("retrying {} {} after: {}", method, requestTarget, failure);
+        spdlog::info("retrying {} {} after: {}", line.method, line.target, failure);
         continue;
       }
-      co_return co_await fail(status, "upstream " + cluster->ir.name + ": " + failure);
+      failStatus = status;
+      failure = "upstream " + cluster.ir.name + ": " + failure;
+      break;
     }
     if (hasBody) {
-      if (head.expectContinue) {
-        // RFC 9110 section 10.1.1: we answer the expectation ourselves and do not forward it.
-        static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-        co_await client_->writeAll(asio::buffer(kContinue), ec);
-      }
-      const auto requestEnd =
-          co_await relayBody(*client_, in_, up->stream, head.body, head.contentLength, upstreamHead, false);
+      const RelayEnd requestEnd = co_await sendBody(head, *up, upstreamHead);
       if (requestEnd != RelayEnd::Complete) {
-        co_return co_await fail(502, where + ": " +
-                                         (requestEnd == RelayEnd::ReadFailed  ? "the client closed during the request body"
-                                          : requestEnd == RelayEnd::Malformed ? "malformed chunked request body"
-                                                                              : "writing the request body to the backend failed"));
+        failStatus = 502;
+        failure = where + ": " +
+                  (requestEnd == RelayEnd::ReadFailed  ? "the client closed during the request body"
+                   : requestEnd == RelayEnd::Malformed ? "malformed chunked request body"
+                                                       : "writing the request body to the backend failed");
+        break;
       }
     }
     // Response head (interim 1xx responses are relayed as they come).
-    bool gotHead = false;
-    std::string headFailure;
-    int headStatus = 502;
+    int headStatus = 0; // nonzero: no response head, answer this
     while (true) {
       resp = http1::Head{};
-      auto r = http1::parseResponse(up->buf.view(), kMaxResponseHead, method, resp);
-      if (r.status == http1::ParseStatus::Error) {
-        headFailure = r.error;
+      const auto parsed = http1::parseResponse(up->buf.view(), kMaxResponseHead, line.method, resp);
+      if (parsed.status == http1::ParseStatus::Error) {
+        headStatus = 502;
+        failure = parsed.error;
         break;
       }
-      if (r.status == http1::ParseStatus::Done) {
+      if (parsed.status == http1::ParseStatus::Done) {
         if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
           co_await client_->writeAll(asio::buffer(up->buf.view().data(), resp.headBytes), ec);
           up->buf.consume(resp.headBytes);
           continue;
         }
-        gotHead = true;
         break;
       }
-      size_t n = co_await up->stream.readSome(up->buf.prepare(16 * 1024), ec);
+      const size_t n = co_await up->stream.readSome(up->buf.prepare(16 * 1024), ec);
       if (ec || n == 0) {
         const bool timeout = timedOut_ == TimeoutPhase::Request;
         timedOut_ = TimeoutPhase::None;
         headStatus = timeout ? 504 : 502;
-        headFailure = timeout ? "no response within " + std::to_string(attemptTimeout.count()) + "ms"
-                              : "backend closed the connection before responding" +
-                                    (ec ? " (" + ec.message() + ")" : std::string());
+        failure = timeout ? "no response within " + std::to_string(r.attemptTimeout.count()) + "ms"
+                          : "backend closed the connection before responding" +
+                                (ec ? " (" + ec.message() + ")" : std::string());
         break;
       }
       up->buf.commit(n);
     }
-    if (!gotHead) {
+    if (headStatus != 0) {
       up->stream.close();
       if (!lastTry) {
-        spdlog::info("retrying {} {} after {}: {}", method, requestTarget, where, headFailure);
+        spdlog::info("retrying {} {} after {}: {}", line.method, line.target, where, failure);
         continue;
       }
-      co_return co_await fail(headStatus, where + ": " + headFailure);
+      failStatus = headStatus;
+      failure = where + ": " + failure;
+      break;
     }
-    if (!lastTry && route->retry &&
-        std::find(route->retry->codes.begin(), route->retry->codes.end(), resp.status) != route->retry->codes.end()) {
-      spdlog::info("retrying {} {}: {} answered {}", method, requestTarget, where, resp.status);
+    if (!lastTry && route.retry &&
+        std::find(route.retry->codes.begin(), route.retry->codes.end(), resp.status) != route.retry->codes.end()) {
+      spdlog::info("retrying {} {}: {} answered {}", line.method, line.target, where, resp.status);
       up->stream.close(); // its response body is not wanted
       upstream_ = nullptr;
       continue;
     }
     break;
   }
+  if (failStatus != 0) {
+    co_return co_await failRequest(failStatus, failure, line, route.name);
+  }
   arm(kIdleTimeout, TimeoutPhase::Body);
   noteStatus(resp.status);
   if (resp.status == 101) {
-    if (upgrade.empty() || !iequals(resp.header("upgrade"), upgrade)) {
-      // RFC 9110 section 15.2.2: a switch we did not ask for cannot be relayed.
-      up->stream.close();
-      co_return co_await fail(502, "upstream " + cluster->ir.name + ": 101 Switching Protocols to \"" + std::string(resp.header("upgrade")) +
-                                       "\" without a WebSocket upgrade request");
-    }
-    std::string out;
-    appendStatusLine(out, 101, resp.reason);
-    for (const auto& h : resp.headers) {
-      if (!http1::isHopByHop(h.name)) {
-        appendField(out, h.name, h.value);
-      }
-    }
-    out.append("connection: upgrade\r\nupgrade: "sv).append(upgrade).append("\r\n\r\n"sv);
-    up->buf.consume(resp.headBytes);
-    co_await client_->writeAll(asio::buffer(out), ec);
-    if (!ec) {
-      co_await tunnel(*up);
-    }
-    upstream_ = nullptr;
-    up->stream.close();
-    co_return false;
+    co_return co_await switchProtocols(*up, resp, r, line);
   }
-  // Response head to the client: hop-by-hop fields dropped, our connection decision added.
-  bool keep = clientKeepAlive && resp.body != http1::BodyKind::UntilClose && !worker_.draining();
-  http1::FieldList fields;
-  responseFields(resp.headers, *route, *chosen, corsResponse, fields);
+  const bool keep = clientKeepAlive && resp.body != http1::BodyKind::UntilClose && !worker_.draining();
   std::string out;
-  if (Pipe* pipe = client_->pipe()) {
-    // An HTTP/2 stream takes the head as fields; only the body goes through as bytes.
-    if (!pipe->respond(resp.status, http1::asSpan(fields), resp.body, resp.contentLength)) {
-      up->stream.close();
-      upstream_ = nullptr;
-      co_return false;
-    }
-  } else {
-    out.reserve(resp.headBytes + 64);
-    appendStatusLine(out, resp.status, resp.reason);
-    appendFields(out, http1::asSpan(fields));
-    if (!keep) {
-      out.append("connection: close\r\n"sv);
-    }
-    out.append("\r\n"sv);
+  if (!responseHead(resp, r, keep, out)) {
+    up->stream.close();
+    upstream_ = nullptr;
+    co_return false;
   }
   bool upstreamReusable = resp.keepAlive;
   up->buf.consume(resp.headBytes);
@@ -1467,9 +1564,9 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
       up->buf.consume(static_cast<size_t>(resp.contentLength));
     }
     if (!out.empty()) {
-      error_code wec;
-      co_await client_->writeAll(asio::buffer(out), wec, !keep);
-      responseEnd = wec ? RelayEnd::WriteFailed : RelayEnd::Complete;
+      ec.clear(); // (it may hold the failure of a pooled connection that was replaced)
+      co_await client_->writeAll(asio::buffer(out), ec, !keep);
+      responseEnd = ec ? RelayEnd::WriteFailed : RelayEnd::Complete;
     }
   } else {
     responseEnd = co_await relayBody(up->stream, up->buf, *client_, resp.body, resp.contentLength, out, !keep);
