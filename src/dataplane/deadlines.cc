@@ -2,6 +2,15 @@
 
 namespace gantry::dataplane {
 
+std::chrono::nanoseconds coarseTick() {
+  static const std::chrono::nanoseconds tick = [] {
+    timespec res{};
+    clock_getres(CLOCK_MONOTONIC_COARSE, &res);
+    return std::chrono::seconds(res.tv_sec) + std::chrono::nanoseconds(res.tv_nsec);
+  }();
+  return tick;
+}
+
 DeadlineEntry::~DeadlineEntry() {
   if (owner_ != nullptr && index_ != kNone) {
     owner_->remove(*this);

@@ -13,9 +13,22 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <ctime>
 #include <vector>
 
 namespace gantry::dataplane {
+
+// The time of the kernel's last clock tick, on steady_clock's scale (both are CLOCK_MONOTONIC):
+// behind steady_clock::now() by less than one tick (4 ms here), and far cheaper to read (5 ns
+// against 23 ns in this VM; the request path takes the time six times per request). For idle
+// times and for deadlines, which add coarseTick() so that they are never early.
+inline std::chrono::steady_clock::time_point coarseNow() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return std::chrono::steady_clock::time_point(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
+}
+// The coarse clock's resolution (the kernel's tick).
+std::chrono::nanoseconds coarseTick();
 
 class Deadlines;
 

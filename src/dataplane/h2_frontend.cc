@@ -752,7 +752,7 @@ awaitable<void> Session::run() {
       peerGone = true;
       break;
     }
-    lastActivity_ = std::chrono::steady_clock::now();
+    lastActivity_ = coarseNow();
     buf.commit(n);
     ssize_t r = nghttp2_session_mem_recv(session_, reinterpret_cast<const uint8_t*>(buf.view().data()), buf.size());
     buf.consume(buf.size());
@@ -835,14 +835,14 @@ awaitable<void> Session::writer() {
       stream_.close(); // the reader wakes with an error and cleans up
       break;
     }
-    lastActivity_ = std::chrono::steady_clock::now();
+    lastActivity_ = coarseNow();
   }
   writerRunning_ = false;
 }
 
 // Idle connections (no open stream for 5 min) get a GOAWAY and are closed.
 void Session::touch() {
-  lastActivity_ = std::chrono::steady_clock::now();
+  lastActivity_ = coarseNow();
   idle_.expires_after(kIdleTimeout);
   idle_.async_wait([weak = weak_from_this()](error_code ec) {
     auto s = weak.lock();

@@ -177,7 +177,7 @@ std::unique_ptr<UpstreamConn> UpstreamPool::take(const std::string& key) {
         continue;
       }
     }
-    if (std::chrono::steady_clock::now() - conn->idleSince < std::chrono::seconds(1)) {
+    if (coarseNow() - conn->idleSince < std::chrono::seconds(1)) {
       return conn;
     }
     char probe;
@@ -191,7 +191,7 @@ std::unique_ptr<UpstreamConn> UpstreamPool::take(const std::string& key) {
 }
 
 void UpstreamPool::put(std::unique_ptr<UpstreamConn> conn) {
-  conn->idleSince = std::chrono::steady_clock::now();
+  conn->idleSince = coarseNow();
   auto& list = idle_[conn->poolKey];
   if (list.size() >= 256) {
     conn->stream.close();
@@ -399,7 +399,7 @@ private:
   // deadlines move later with each request). Nothing is filed, cancelled or allocated per request.
   void arm(std::chrono::steady_clock::duration d, TimeoutPhase phase) {
     phase_ = phase;
-    deadline_ = std::chrono::steady_clock::now() + d;
+    deadline_ = coarseNow() + coarseTick() + d; // (never early; late by at most a tick)
     if (!filed() || deadline_ < filedFor()) {
       worker_.deadlines().file(*this, deadline_);
     }

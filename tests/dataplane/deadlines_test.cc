@@ -194,3 +194,20 @@ TEST(DeadlinesTest, EntriesLeftWhenTheDeadlinesGoAwayAreLetGo) {
 
 } // namespace
 } // namespace gantry::dataplane
+
+TEST(CoarseClockTest, LagsTheSteadyClockByLessThanATickAndNeverLeadsIt) {
+  // coarseNow() read between two steady_clock readings: at most the second, and not behind the
+  // first by more than a tick (and another tick of slack for a late timekeeping update).
+  using gantry::dataplane::coarseNow;
+  using gantry::dataplane::coarseTick;
+  const auto tick = coarseTick();
+  ASSERT_GT(tick.count(), 0);
+  ASSERT_LE(tick, std::chrono::milliseconds(10));
+  for (int i = 0; i < 100000; ++i) {
+    const auto before = std::chrono::steady_clock::now();
+    const auto coarse = coarseNow();
+    const auto after = std::chrono::steady_clock::now();
+    ASSERT_LE(coarse, after);
+    ASSERT_GE(coarse, before - 2 * tick);
+  }
+}
