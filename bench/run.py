@@ -398,27 +398,49 @@ def main():
     ap.add_argument("--only", nargs="*", default=["gantry", "nginx", "haproxy", "floor"],
                     help="gateways to run: gantry, nginx, haproxy, and floor (bench/floor/tls_relay, "
                          "a TLS relay without HTTP: keep-alive and plain rows only)")
-    ap.add_argument("--scenarios", nargs="*", default=["ka", "h2", "full", "resumed", "plain"],
+    ap.add_argument("--scenarios", nargs="*", default=["ka", "h2", "full", "resumed", "plain", "scaling", "idle"],
                     help="ka (keep-alive, with peak RSS), h2, full (handshake), resumed, "
-                         "plain (HTTP listener to a plain backend, keep-alive)")
+                         "plain (HTTP listener to a plain backend, keep-alive); and for Gantry alone: "
+                         "scaling (bench/scaling.py: 2 workers on 2 cores against 1 on 1) and "
+                         "idle (bench/idle.py: memory per idle TLS connection, 10,000 held)")
     args = ap.parse_args()
-    tmp = tempfile.mkdtemp(prefix="gantry-bench-")
-    env = Env(tmp)
-    rows = {}
-    try:
-        starters = {"gantry": start_gantry, "nginx": start_nginx_gateway, "haproxy": start_haproxy,
-                    "floor": start_floor}
-        # Round-robin over the gateways (gantry, nginx, haproxy, gantry, ...) so that a slow drift
-        # of the machine touches all of them alike.
-        results = {name: [] for name in args.only}
-        for rep in range(args.repeat):
-            for name in args.only:
-                print(f"run {rep + 1}/{args.repeat}: {name} ...", file=sys.stderr, flush=True)
-                results[name].append(run_once(name, starters[name], env, args))
-        rows = {name: summarize(r) for name, r in results.items()}
-    finally:
-        env.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+    per_gateway = [s for s in args.scenarios if s in ("ka", "h2", "full", "resumed", "plain")]
+    rows, results = {}, {}
+    if per_gateway:
+        tmp = tempfile.mkdtemp(prefix="gantry-bench-")
+        env = Env(tmp)
+        try:
+            starters = {"gantry": start_gantry, "nginx": start_nginx_gateway, "haproxy": start_haproxy,
+                        "floor": start_floor}
+            # Round-robin over the gateways (gantry, nginx, haproxy, gantry, ...) so that a slow drift
+            # of the machine touches all of them alike.
+            results = {name: [] for name in args.only}
+            for rep in range(args.repeat):
+                for name in args.only:
+                    print(f"run {rep + 1}/{args.repeat}: {name} ...", file=sys.stderr, flush=True)
+                    results[name].append(run_once(name, starters[name], env, args))
+            rows = {name: summarize(r) for name, r in results.items()}
+        finally:
+            env.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+    alone = []  # Gantry-only measurements, printed after the table
+    if "gantry" in args.only and "scaling" in args.scenarios:
+        import scaling  # noqa: E402  (bench/scaling.py)
+        print("scaling: 1 worker against 2 ...", file=sys.stderr, flush=True)
+        alone.append(scaling.describe(scaling.measure(args.seconds, args.repeat)))
+    if "gantry" in args.only and "idle" in args.scenarios:
+        import idle  # noqa: E402  (bench/idle.py)
+        print("idle: 10,000 TLS connections ...", file=sys.stderr, flush=True)
+        alone.append(idle.describe(idle.measure(10000)))
+    if rows:
+        print_table(args, rows, results)
+    if alone:
+        print(f"\ngantry alone ({os.path.relpath(harness.GANTRY)}):")
+        for text in alone:
+            print("  " + text.replace("\n", "\n  "))
+
+
+def print_table(args, rows, results):
     metrics = [("keep-alive req/s", "ka_rps", "{:.0f}"), ("keep-alive p50 ms", "ka_p50", "{:.2f}"),
                ("keep-alive p99 ms", "ka_p99", "{:.2f}"), ("keep-alive gateway CPU us/req", "ka_us", "{:.1f}"),
                ("  of which user space", "ka_user_us", "{:.1f}"), ("  of which kernel", "ka_sys_us", "{:.1f}"),

@@ -57,18 +57,16 @@ def one(env, workers, cpus, seconds):
         stop()
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seconds", type=int, default=8)
-    ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
+def measure(seconds=8, repeat=3):
+    """1 worker on CPU 0 against 2 workers on CPU 0-1: medians of req/s and gateway CPU us/request,
+    the busiest worker threads' CPU seconds, and the capacity ratio (2 x us1/us2)."""
     tmp = tempfile.mkdtemp(prefix="gantry-scaling-")
     env = run.Env(tmp)
     subprocess.run(["taskset", "-a", "-p", "-c", "0-1", str(env.backend.proc.pid)], capture_output=True)
     try:
         rows = {}
         for workers, cpus in ((1, "0"), (2, "0-1")):
-            results = [one(env, workers, cpus, args.seconds) for _ in range(args.repeat)]
+            results = [one(env, workers, cpus, seconds) for _ in range(repeat)]
             rows[workers] = {
                 "rps": statistics.median(r["rps"] for r in results),
                 "us": statistics.median(r["us"] for r in results),
@@ -78,15 +76,29 @@ def main():
         env.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     one_w, two_w = rows[1], rows[2]
-    capacity = (2 / two_w["us"]) / (1 / one_w["us"])
-    share = two_w["threads"][1] / two_w["threads"][0] if two_w["threads"][0] else 0
-    print(f"\nmedian of {args.repeat} run(s), {args.seconds}s each; wrk -t2 -c100 keep-alive HTTPS on the same 2 cores")
-    print(f"1 worker on CPU 0:     {one_w['rps']:8.0f} req/s  {one_w['us']:5.1f} gateway CPU us/req")
-    print(f"2 workers on CPU 0-1:  {two_w['rps']:8.0f} req/s  {two_w['us']:5.1f} gateway CPU us/req  "
-          f"(busiest worker threads: {', '.join(f'{t:.2f}s' for t in two_w['threads'])}; the second does "
-          f"{share:.0%} of the first's work)")
-    print(f"capacity of 2 workers on 2 cores vs 1 worker on 1 core (2 x us1/us2): {capacity:.2f}x")
-    print("req/s cannot double here: the load generator and the backend take the same two cores.")
+    return {"one": one_w, "two": two_w, "capacity": (2 / two_w["us"]) / (1 / one_w["us"]),
+            "share": two_w["threads"][1] / two_w["threads"][0] if len(two_w["threads"]) > 1 and two_w["threads"][0] else 0,
+            "seconds": seconds, "repeat": repeat}
+
+
+def describe(r):
+    one_w, two_w = r["one"], r["two"]
+    return "\n".join([
+        f"median of {r['repeat']} run(s), {r['seconds']}s each; wrk -t2 -c100 keep-alive HTTPS on the same 2 cores",
+        f"1 worker on CPU 0:     {one_w['rps']:8.0f} req/s  {one_w['us']:5.1f} gateway CPU us/req",
+        f"2 workers on CPU 0-1:  {two_w['rps']:8.0f} req/s  {two_w['us']:5.1f} gateway CPU us/req  "
+        f"(busiest worker threads: {', '.join(f'{t:.2f}s' for t in two_w['threads'])}; the second does "
+        f"{r['share']:.0%} of the first's work)",
+        f"capacity of 2 workers on 2 cores vs 1 worker on 1 core (2 x us1/us2): {r['capacity']:.2f}x",
+        "req/s cannot double here: the load generator and the backend take the same two cores."])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    print("\n" + describe(measure(args.seconds, args.repeat)))
 
 
 if __name__ == "__main__":
