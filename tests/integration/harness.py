@@ -23,6 +23,19 @@ import urllib.request
 GANTRY = os.environ.get("GANTRY_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "src", "gantry")
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "backend-mtls")
+
+
+def sanitized():
+    """Whether GANTRY is an AddressSanitizer build (scripts/test.sh runs these tests with one too):
+    its memory figures (shadow memory, quarantine) say nothing about Gantry's."""
+    global _SANITIZED
+    if _SANITIZED is None:
+        p = subprocess.run(["ldd", GANTRY], capture_output=True, text=True)
+        _SANITIZED = "libasan" in p.stdout
+    return _SANITIZED
+
+
+_SANITIZED = None
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
