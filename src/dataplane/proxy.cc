@@ -452,8 +452,14 @@ private:
   // `keep`: whether the connection can stay open after it.
   std::string localAnswer(int status, const std::string& cause, const http1::Head* head,
                           const std::string& routeName, bool& keep);
-  // A request that could not be parsed: answered, and the connection closes.
-  awaitable<void> rejectRequest(int status, const std::string& cause);
+  // A request that could not be parsed (`why`): answered, and the connection closes.
+  awaitable<void> rejectRequest(int status, const std::string& why);
+  // Parses the request head at the front of the read buffer: true when it is whole; a malformed one
+  // sets badStatus and badCause.
+  bool parseHead(http1::Head& head, int& badStatus, std::string& badCause);
+  // The client's TLS handshake; a connection that chose HTTP/2 (ALPN h2) is served here to its
+  // end. Returns whether HTTP/1.1 follows.
+  awaitable<bool> handshakeClient();
   awaitable<std::unique_ptr<UpstreamConn>> connectUpstream(const ClusterEntry& cluster,
                                                            const ir::Endpoint& ep,
                                                            const std::string& key,
@@ -522,30 +528,14 @@ awaitable<void> Connection::run() {
   if (!client_->isPipe()) { // (an HTTP/2 stream is counted as its connection)
     Metrics::inc(worker_.metrics().connectionsActive);
   }
-  error_code ec;
   if (client_->isTls() && !client_->isPipe()) {
-    arm(kHandshakeTimeout, TimeoutPhase::Handshake);
-    co_await client_->handshake(ec);
-    if (ec) {
-      Metrics::inc(worker_.metrics().tlsHandshakeFailures);
-      spdlog::debug("TLS handshake with client {} failed: {}", peer_, ec.message());
-      ERR_clear_error();
-      client_->close();
-      Metrics::dec(worker_.metrics().connectionsActive);
-      co_return;
-    }
-    const unsigned char* alpn = nullptr;
-    unsigned int alpnLen = 0;
-    SSL_get0_alpn_selected(client_->ownSsl(), &alpn, &alpnLen);
-    if (alpnLen == 2 && alpn[0] == 'h' && alpn[1] == '2') {
-      // RFC 9113 section 3.2: HTTP/2 over TLS, chosen by ALPN.
-      disarm();
-      worker_.deadlines().remove(*this);
-      co_await serveHttp2(worker_, std::move(*client_), portKey_, peer_);
-      Metrics::dec(worker_.metrics().connectionsActive);
+    if (!co_await handshakeClient()) {
       co_return;
     }
   }
+  // The loop's own frame is the connection's for as long as it lives: what runs once (the
+  // handshake, HTTP/2) or rarely (bad requests) keeps its temporaries in frames of its own.
+  error_code ec;
   bool keepAlive = true;
   while (keepAlive) {
     if (!client_->isPipe()) {
@@ -555,25 +545,17 @@ awaitable<void> Connection::run() {
     http1::Head head;
     bool gotHead = false;
     bool closed = false;
+    int badStatus = 0;     // the head cannot be served: answer this ...
+    std::string badCause;  // ... because of this
     if (Pipe* pipe = client_->pipe()) {
-      std::string error;
-      gotHead = pipe->requestHead(head, error);
-      if (!gotHead) {
-        co_await rejectRequest(400, "bad request from " + peer_ + ": " + error);
-        closed = true;
-      }
+      gotHead = pipe->requestHead(head, badCause);
+      badStatus = gotHead ? 0 : 400;
     }
-    while (!gotHead && !closed) {
+    while (!gotHead && badStatus == 0) {
       head = http1::Head{};
       if (in_.size() > 0) {
-        auto r = http1::parseRequest(in_.view(), kMaxRequestHead, head);
-        if (r.status == http1::ParseStatus::Done) {
-          gotHead = true;
-          break;
-        }
-        if (r.status == http1::ParseStatus::Error) {
-          co_await rejectRequest(r.errorStatus, "bad request from " + peer_ + ": " + r.error);
-          closed = true;
+        gotHead = parseHead(head, badStatus, badCause);
+        if (gotHead || badStatus != 0) {
           break;
         }
       }
@@ -596,6 +578,10 @@ awaitable<void> Connection::run() {
       if (phase_ == TimeoutPhase::Idle) {
         arm(kRequestTimeout, TimeoutPhase::Request);
       }
+    }
+    if (badStatus != 0) {
+      co_await rejectRequest(badStatus, badCause);
+      break;
     }
     if (closed) {
       break;
@@ -648,10 +634,45 @@ std::string Connection::localAnswer(int status, const std::string& cause, const 
   return statusAnswer(status, keep);
 }
 
-awaitable<void> Connection::rejectRequest(int status, const std::string& cause) {
+awaitable<void> Connection::rejectRequest(int status, const std::string& why) {
   bool keep = false;
-  const std::string out = localAnswer(status, cause, nullptr, kNoName, keep);
+  const std::string out = localAnswer(status, "bad request from " + peer_ + ": " + why, nullptr, kNoName, keep);
   co_await client_->writeAll(asio::buffer(out), ec0_);
+}
+
+bool Connection::parseHead(http1::Head& head, int& badStatus, std::string& badCause) {
+  auto r = http1::parseRequest(in_.view(), kMaxRequestHead, head);
+  if (r.status == http1::ParseStatus::Error) {
+    badStatus = r.errorStatus;
+    badCause = std::move(r.error);
+  }
+  return r.status == http1::ParseStatus::Done;
+}
+
+awaitable<bool> Connection::handshakeClient() {
+  error_code ec;
+  arm(kHandshakeTimeout, TimeoutPhase::Handshake);
+  co_await client_->handshake(ec);
+  if (ec) {
+    Metrics::inc(worker_.metrics().tlsHandshakeFailures);
+    spdlog::debug("TLS handshake with client {} failed: {}", peer_, ec.message());
+    ERR_clear_error();
+    client_->close();
+    Metrics::dec(worker_.metrics().connectionsActive);
+    co_return false;
+  }
+  const unsigned char* alpn = nullptr;
+  unsigned int alpnLen = 0;
+  SSL_get0_alpn_selected(client_->ownSsl(), &alpn, &alpnLen);
+  if (alpnLen == 2 && alpn[0] == 'h' && alpn[1] == '2') {
+    // RFC 9113 section 3.2: HTTP/2 over TLS, chosen by ALPN.
+    disarm();
+    worker_.deadlines().remove(*this);
+    co_await serveHttp2(worker_, std::move(*client_), portKey_, peer_);
+    Metrics::dec(worker_.metrics().connectionsActive);
+    co_return false;
+  }
+  co_return true;
 }
 
 std::string statusAnswer(int status, bool keep) {
