@@ -1086,24 +1086,41 @@ void decodeDocument(const YAML::Node& doc, const std::string& file, ResourceSet&
   }
 }
 
-// A document's size once YAML aliases are expanded: an anchor referenced over and over can make a
-// few kilobytes of YAML into gigabytes ("billion laughs"). Counting stops at `budget`.
-size_t expandedNodes(const YAML::Node& n, size_t budget) {
-  size_t count = 1;
-  if (n.IsMap()) {
-    for (auto it = n.begin(); it != n.end() && count <= budget; ++it) {
-      count += expandedNodes(it->second, budget - count) + 1;
-    }
-  } else if (n.IsSequence()) {
-    for (auto it = n.begin(); it != n.end() && count <= budget; ++it) {
-      count += expandedNodes(*it, budget - count);
-    }
-  }
-  return count;
-}
-
 constexpr size_t kMaxDocumentNodes = 200000;
 constexpr size_t kMaxFileBytes = 16 * 1024 * 1024;
+
+// A document's size once YAML aliases are expanded: an anchor referenced over and over can make a
+// few kilobytes of YAML into gigabytes ("billion laughs") — by node count (an anchored list), or by
+// text (an anchored long string: 10^5 references to 5 KB are 500 MB of copies once decoded).
+// True as soon as either passes what a document may hold: kMaxDocumentNodes nodes, or as much text
+// as the largest file we read.
+struct Expansion {
+  size_t nodes = 0;
+  size_t bytes = 0;
+};
+bool expandsBeyondLimits(const YAML::Node& n, Expansion& e) {
+  ++e.nodes;
+  if (n.IsScalar()) {
+    e.bytes += n.Scalar().size();
+  }
+  if (e.nodes > kMaxDocumentNodes || e.bytes > kMaxFileBytes) {
+    return true;
+  }
+  if (n.IsMap()) {
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      if (expandsBeyondLimits(it->first, e) || expandsBeyondLimits(it->second, e)) {
+        return true;
+      }
+    }
+  } else if (n.IsSequence()) {
+    for (auto it = n.begin(); it != n.end(); ++it) {
+      if (expandsBeyondLimits(*it, e)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
 
 } // namespace
 
@@ -1127,10 +1144,10 @@ std::vector<DecodeError> decodeManifests(const std::string& file, const std::str
       continue; // empty document between separators
     }
     try {
-      if (expandedNodes(doc, kMaxDocumentNodes) > kMaxDocumentNodes) {
+      if (Expansion e; expandsBeyondLimits(doc, e)) {
         errors.push_back({file, doc.Mark().line + 1, 0, "",
                           "document too large once YAML aliases are expanded (over " +
-                              std::to_string(kMaxDocumentNodes) + " nodes)"});
+                              std::to_string(kMaxDocumentNodes) + " nodes or 16 MiB of text)"});
         continue;
       }
       if (doc.IsMap() && doc["kind"] && doc["kind"].IsScalar() && doc["kind"].Scalar() == "List" &&

@@ -267,5 +267,30 @@ TEST(DecodeTest, AliasBombsAreRefusedNotExpanded) {
   EXPECT_NE(errors[0].message.find("aliases"), std::string::npos) << errors[0].str();
 }
 
+TEST(DecodeTest, AliasesOfLongStringsAreRefusedBeforeTheyAreCopied) {
+  // 10^4 references to a 5,000-byte string: 11,112 nodes (well under the node limit) but 50 MB of
+  // text once each reference is decoded into a string of its own.
+  std::string yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: long}\ndata:\n  s0: &s0 \"" +
+                     std::string(5000, 'A') + "\"\n";
+  for (int i = 1; i <= 4; ++i) {
+    yaml += "  s" + std::to_string(i) + ": &s" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) {
+      yaml += (j ? ", *s" : "*s") + std::to_string(i - 1);
+    }
+    yaml += "]\n";
+  }
+  ResourceSet rs;
+  auto errors = decodeManifests("long.yaml", yaml, rs);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].message.find("16 MiB of text"), std::string::npos) << errors[0].str();
+  // The same document with one level less (5 MB once expanded) is not refused for its size (a
+  // ConfigMap's data must be strings, so it is refused for that).
+  const auto cut = yaml.rfind("  s4:");
+  ResourceSet other;
+  for (const auto& e : decodeManifests("long.yaml", yaml.substr(0, cut), other)) {
+    EXPECT_EQ(e.message.find("aliases"), std::string::npos) << e.str();
+  }
+}
+
 } // namespace
 } // namespace gantry::api
