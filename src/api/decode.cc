@@ -1,12 +1,15 @@
 #include "api/decode.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <functional>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <algorithm>
+#include <optional>
 #include <set>
+#include <sstream>
 #include <cctype>
 
 #include "common/strings.h"
@@ -1122,6 +1125,39 @@ bool expandsBeyondLimits(const YAML::Node& n, Expansion& e) {
   return false;
 }
 
+// yaml-cpp 0.7 (Debian 12's) never returns from LoadAll on some malformed streams — a lone "," is
+// one: its parser reports a document without consuming the token it stopped at, and LoadAll asks
+// for the next document forever, allocating as it goes (fixed after 0.7.0 by yaml-cpp pull request
+// 1319). A first pass over the parser's events finds such a place: a document that starts where
+// the one before it started. Returns that place, if any.
+class DocumentStarts : public YAML::EventHandler {
+public:
+  YAML::Mark start;
+  void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+std::optional<YAML::Mark> parserStallsAt(const std::string& content) {
+  std::istringstream in(content);
+  YAML::Parser parser(in);
+  DocumentStarts starts;
+  std::optional<int> previous;
+  while (parser.HandleNextDocument(starts)) {
+    if (previous && *previous == starts.start.pos) {
+      return starts.start;
+    }
+    previous = starts.start.pos;
+  }
+  return std::nullopt;
+}
+
 } // namespace
 
 std::vector<DecodeError> decodeManifests(const std::string& file, const std::string& content,
@@ -1134,6 +1170,10 @@ std::vector<DecodeError> decodeManifests(const std::string& file, const std::str
     return errors;
   }
   try {
+    if (auto stall = parserStallsAt(content)) {
+      errors.push_back({file, stall->line + 1, stall->column + 1, "", "malformed YAML: unexpected token here"});
+      return errors;
+    }
     docs = YAML::LoadAll(content);
   } catch (const YAML::Exception& e) {
     errors.push_back({file, e.mark.line + 1, e.mark.column + 1, "", e.msg});

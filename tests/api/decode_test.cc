@@ -267,6 +267,26 @@ TEST(DecodeTest, AliasBombsAreRefusedNotExpanded) {
   EXPECT_NE(errors[0].message.find("aliases"), std::string::npos) << errors[0].str();
 }
 
+TEST(DecodeTest, StreamsTheYamlParserCannotGetPastAreRefusedNotLoopedOn) {
+  // yaml-cpp 0.7's LoadAll loops forever (allocating) on these; each is refused at its place.
+  struct Case {
+    std::string yaml;
+    int line;
+  };
+  for (const Case& c : std::vector<Case>{{",\n", 1},
+                                         {"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n ,\n", 5}}) {
+    ResourceSet rs;
+    auto errors = decodeManifests("stall.yaml", c.yaml, rs);
+    ASSERT_EQ(errors.size(), 1u) << c.yaml;
+    EXPECT_EQ(errors[0].line, c.line) << errors[0].str();
+    EXPECT_TRUE(rs.configMaps.empty()); // the file is refused as a whole
+  }
+  // Empty documents between separators are not a stall.
+  ResourceSet rs;
+  EXPECT_TRUE(decodeManifests("empty-docs.yaml", "---\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n", rs).empty());
+  EXPECT_EQ(rs.configMaps.size(), 1u);
+}
+
 TEST(DecodeTest, AliasesOfLongStringsAreRefusedBeforeTheyAreCopied) {
   // 10^4 references to a 5,000-byte string: 11,112 nodes (well under the node limit) but 50 MB of
   // text once each reference is decoded into a string of its own.
