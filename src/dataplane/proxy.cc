@@ -342,7 +342,6 @@ awaitable<RelayEnd> relayBody(Stream& from, Buffer& buf, Stream& to, http1::Body
 struct Routed {
   enum class Action { Proxy, Answer };
   Action action = Action::Proxy;
-  bool keep = false;      // not Proxy: the connection stays open after the answer
   bool websocket = false; // Proxy: an Upgrade: websocket to pass on
   const CompiledRoute* route = nullptr;
   const ir::WeightedBackend* chosen = nullptr;
@@ -363,6 +362,12 @@ const std::string kNoName;
 
 // A short text/plain answer with `status`.
 std::string statusAnswer(int status, bool keep);
+
+// Whether a connection can serve another request after the gateway answered this one itself: not
+// when the client asked to close, nor when a request body we did not read is still coming.
+bool keepsAliveAfterAnswer(const http1::Head* head) {
+  return head != nullptr && head->keepAlive && head->body == http1::BodyKind::None;
+}
 
 class Connection : public std::enable_shared_from_this<Connection>, private DeadlineEntry {
 public:
@@ -448,10 +453,10 @@ private:
   // The response head for the client: as text in `out`, or handed to an HTTP/2 stream (false:
   // the stream is gone).
   bool responseHead(const http1::Head& resp, const Routed& r, bool keep, std::string& out);
-  // A request the gateway answers itself: counted and logged; returns the answer to write.
-  // `keep`: whether the connection can stay open after it.
+  // A request the gateway answers itself: counted and logged; returns the answer to write (the
+  // connection stays open after it when keepsAliveAfterAnswer(head)).
   std::string localAnswer(int status, const std::string& cause, const http1::Head* head,
-                          const std::string& routeName, bool& keep);
+                          const std::string& routeName);
   // A request that could not be parsed (`why`): answered, and the connection closes.
   awaitable<void> rejectRequest(int status, const std::string& why);
   // Parses the request head at the front of the read buffer: true when it is whole; a malformed one
@@ -489,7 +494,7 @@ private:
   };
   awaitable<H2cOutcome> forwardH2c(const H2cExchange& x);
   std::string redirectAnswer(const http1::Head& head, const CompiledRoute& route, const ListenerView& listener,
-                             const std::string& host, std::string_view path, std::string_view query, bool& keep);
+                             const std::string& host, std::string_view path, std::string_view query);
 
   // Counts the answer's status, and notes it for the access log.
   void noteStatus(int status) {
@@ -619,7 +624,7 @@ awaitable<void> Connection::run() {
 }
 
 std::string Connection::localAnswer(int status, const std::string& cause, const http1::Head* head,
-                                    const std::string& routeName, bool& keep) {
+                                    const std::string& routeName) {
   noteStatus(status);
   if (status >= 500) {
     spdlog::warn("{} {} {}{}{}: {}", status, head ? std::string(head->method) : "-",
@@ -629,14 +634,11 @@ std::string Connection::localAnswer(int status, const std::string& cause, const 
     spdlog::info("{} {} {}: {}", status, head ? std::string(head->method) : "-",
                  head ? std::string(head->target) : "-", cause);
   }
-  // A request whose body we did not read cannot be followed by another on this connection.
-  keep = head != nullptr && head->keepAlive && head->body == http1::BodyKind::None;
-  return statusAnswer(status, keep);
+  return statusAnswer(status, keepsAliveAfterAnswer(head));
 }
 
 awaitable<void> Connection::rejectRequest(int status, const std::string& why) {
-  bool keep = false;
-  const std::string out = localAnswer(status, "bad request from " + peer_ + ": " + why, nullptr, kNoName, keep);
+  const std::string out = localAnswer(status, "bad request from " + peer_ + ": " + why, nullptr, kNoName);
   co_await client_->writeAll(asio::buffer(out), ec0_);
 }
 
@@ -702,7 +704,7 @@ std::string Connection::buildUpstreamHead(const http1::Head& head, const Routed&
 
 std::string Connection::redirectAnswer(const http1::Head& head, const CompiledRoute& route,
                                        const ListenerView& listener, const std::string& host,
-                                       std::string_view path, std::string_view query, bool& keep) {
+                                       std::string_view path, std::string_view query) {
   // HTTPRequestRedirectFilter: scheme, hostname (default: the request's), port (default: the
   // scheme's well-known port when a scheme is set, else the listener's), path, status.
   const auto& r = *route.redirect;
@@ -720,7 +722,7 @@ std::string Connection::redirectAnswer(const http1::Head& head, const CompiledRo
   const char* reason = r.status == 301 ? "Moved Permanently" : r.status == 302 ? "Found"
                        : r.status == 303 ? "See Other" : r.status == 307 ? "Temporary Redirect"
                                                                            : "Permanent Redirect";
-  keep = head.keepAlive && head.body == http1::BodyKind::None;
+  const bool keep = keepsAliveAfterAnswer(&head);
   std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + reason + "\r\nlocation: " + location +
                     "\r\ncontent-length: 0\r\n" + (keep ? "" : "connection: close\r\n");
   std::string extra;
@@ -1140,7 +1142,7 @@ awaitable<Connection::H2cOutcome> Connection::forwardH2c(const H2cExchange& x) {
 void Connection::routeRequest(const http1::Head& head, Routed& r) {
   auto local = [&](int status, const std::string& cause) {
     r.action = Routed::Action::Answer;
-    r.answer = localAnswer(status, cause, &head, r.route != nullptr ? r.route->name : kNoName, r.keep);
+    r.answer = localAnswer(status, cause, &head, r.route != nullptr ? r.route->name : kNoName);
   };
   if (snapshot_ != worker_.snapshot()) {
     pin(); // a new config since the last request: this request and the next are served by it
@@ -1190,7 +1192,7 @@ void Connection::routeRequest(const http1::Head& head, Routed& r) {
   }
   if (route->redirect) {
     r.action = Routed::Action::Answer;
-    r.answer = redirectAnswer(head, *route, *listener, host, r.path, r.query, r.keep);
+    r.answer = redirectAnswer(head, *route, *listener, host, r.path, r.query);
     return;
   }
   if (route->backends.empty() || route->totalWeight == 0) {
@@ -1286,8 +1288,7 @@ bool Connection::corsPreflight(const http1::Head& head, const ir::Cors& cors, Ro
       }
       out += "access-control-max-age: " + std::to_string(cors.maxAge) + "\r\n";
     }
-    r.keep = head.keepAlive && head.body == http1::BodyKind::None;
-    if (!r.keep) {
+    if (!keepsAliveAfterAnswer(&head)) {
       out += "connection: close\r\n";
     }
     out += "\r\n";
@@ -1410,7 +1411,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
     // Answered here (no route, a redirect, a CORS preflight, a backend that cannot be used).
     in_.consume(head.headBytes);
     co_await client_->writeAll(asio::buffer(r.answer), ec0_);
-    co_return r.keep && !ec0_;
+    co_return keepsAliveAfterAnswer(&head) && !ec0_;
   }
   const CompiledRoute& route = *r.route;
   const ClusterEntry& cluster = *r.cluster;
@@ -1418,7 +1419,6 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   std::string upstreamHead = buildUpstreamHead(head, r);
   // What the rest needs of the request once its head leaves the read buffer.
   const RequestLine line{std::string(head.method), std::string(head.target)};
-  const bool clientKeepAlive = head.keepAlive;
   in_.consume(head.headBytes);
   if (!hasBody && !r.websocket && !route.mirrors.empty()) {
     startMirrors(route, upstreamHead, line.method);
@@ -1564,7 +1564,7 @@ awaitable<bool> Connection::handleRequest(http1::Head& head) {
   if (resp.status == 101) {
     co_return co_await switchProtocols(*up, resp, r, line);
   }
-  const bool keep = clientKeepAlive && resp.body != http1::BodyKind::UntilClose && !worker_.draining();
+  const bool keep = head.keepAlive && resp.body != http1::BodyKind::UntilClose && !worker_.draining();
   std::string out;
   if (!responseHead(resp, r, keep, out)) {
     up->stream.close();
