@@ -12,7 +12,9 @@ same load. The gateway is pinned to CPU 0, the load generator and the backend to
   - plain HTTP keep-alive: wrk to an HTTP listener in front of a plain nginx backend
 Gateway CPU time comes from /proc/<pid>/stat (utime+stime) of the gateway's process tree.
 Beside them runs the floor (bench/floor/tls_relay: TLS in, mutual TLS out, no HTTP), in the
-keep-alive and plain rows: what any gateway must pay per request on this machine.
+keep-alive and plain rows: what any gateway must pay per request on this machine; and floor+http
+(bench/floor/http_relay: the same relay doing Gantry's HTTP work with Gantry's functions and
+nothing else of Gantry): what Gantry would cost with an event loop that cost nothing.
 Medians over --repeat runs. Prints one table with Gantry's ratio to each peer and to the floor.
 bench/run.sh measures the profile-guided build (build-pgo/src/gantry); GANTRY_BIN names another.
 """
@@ -138,9 +140,13 @@ def start_plain_backend(d):
     return port, p
 
 
-def start_gantry(env, workers):
+def gantry_config(env):
+    """The folder Gantry serves: the how-to's manifests, their Secrets and endpoints, and a plain
+    HTTP Gateway for the plain row."""
     cfg = os.path.join(env.tmp, "gantry-config")
-    os.makedirs(cfg, exist_ok=True)
+    if os.path.isdir(cfg):
+        return cfg
+    os.makedirs(cfg)
     for n in ("gateway.yaml", "httproute.yaml", "backendtlspolicy.yaml", "deployment.yaml"):
         shutil.copy(os.path.join(harness.EXAMPLES, n), cfg)
     with open(os.path.join(cfg, "secrets.yaml"), "w") as f:
@@ -168,7 +174,11 @@ spec:
   rules: [{{backendRefs: [{{name: plain-app, port: 80}}]}}]
 ---
 """ + harness.service("plain-app", env.plain_backend_port, namespace="bench"))
-    g = harness.Gantry(cfg, workers=workers)
+    return cfg
+
+
+def start_gantry(env, workers):
+    g = harness.Gantry(gantry_config(env), workers=workers)
     g.log.close()
     return g.proc, g.port, g.stop, f"http://127.0.0.2:{g.offset + 80}/"
 
@@ -261,20 +271,29 @@ backend be_plain
     return p, port, lambda: (os.killpg(p.pid, signal.SIGTERM), p.wait()), f"http://127.0.0.1:{plain_port}/"
 
 
-def start_floor(env, workers):
-    """bench/floor/tls_relay: TLS in, mutual TLS out, no HTTP (the floor of the keep-alive rows)."""
-    # From the plain build (a profile-guided tree has no counts for it, only the flags).
-    relay = os.environ.get("FLOOR_BIN") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "bench",
-                                                        "floor", "tls_relay")
+def start_floor(env, workers, http=False):
+    """bench/floor/tls_relay: TLS in, mutual TLS out, no HTTP (the floor of the keep-alive rows).
+    With `http`, bench/floor/http_relay: the same relay doing Gantry's HTTP work on each message
+    with Gantry's functions, and nothing else of Gantry (floor+http)."""
+    # tls_relay from the plain build (a profile-guided tree has no counts for it, only the flags);
+    # http_relay from the tree of the gantry measured, so that Gantry's HTTP functions in it are
+    # compiled as they are in gantry (with the profile, when that is build-pgo).
+    if http:
+        tree = os.path.join(os.path.dirname(os.path.abspath(harness.GANTRY)), "..")
+        relay = os.environ.get("FLOOR_HTTP_BIN") or os.path.join(tree, "bench", "floor", "http_relay")
+    else:
+        relay = os.environ.get("FLOOR_BIN") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                                            "build", "bench", "floor", "tls_relay")
     if not os.path.exists(relay):
         raise RuntimeError(f"{relay} is missing: build the project first (scripts/test.sh or cmake --build build)")
     port, plain_port = harness.free_port(), harness.free_port()
+    extra = ["--http", gantry_config(env), "--port-offset", "0"] if http else []
     p = subprocess.Popen([relay, "--listen", f"127.0.0.1:{port}", "--backend", f"127.0.0.1:{env.backend.port}",
                           "--cert", env.frontend_crt, "--key", env.frontend_key,
                           "--client-cert", env.client_crt, "--client-key", env.client_key,
                           "--ca", env.certs.ca, "--sni", "backend.com",
                           "--plain-listen", f"127.0.0.1:{plain_port}",
-                          "--plain-backend", f"127.0.0.1:{env.plain_backend_port}"], start_new_session=True)
+                          "--plain-backend", f"127.0.0.1:{env.plain_backend_port}"] + extra, start_new_session=True)
     wait_port(port)
     return p, port, lambda: (p.terminate(), p.wait()), f"http://127.0.0.1:{plain_port}/"
 
@@ -340,7 +359,7 @@ def s_time_run(port, pid, seconds, reuse):
 
 
 def run_once(name, starter, env, args):
-    scenarios = [s for s in args.scenarios if name != "floor" or s in FLOOR_SCENARIOS]
+    scenarios = [s for s in args.scenarios if not name.startswith("floor") or s in FLOOR_SCENARIOS]
     proc, port, stop, plain_url = starter(env, args.workers)
     try:
         pin(proc.pid, GW_CPU)
@@ -395,9 +414,11 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--workers", type=int, default=1, help="gateway workers/threads (pinned to one CPU)")
-    ap.add_argument("--only", nargs="*", default=["gantry", "nginx", "haproxy", "floor"],
-                    help="gateways to run: gantry, nginx, haproxy, and floor (bench/floor/tls_relay, "
-                         "a TLS relay without HTTP: keep-alive and plain rows only)")
+    ap.add_argument("--only", nargs="*", default=["gantry", "nginx", "haproxy", "floor", "floor+http"],
+                    help="gateways to run: gantry, nginx, haproxy, floor (bench/floor/tls_relay, "
+                         "a TLS relay without HTTP) and floor+http (bench/floor/http_relay: the relay "
+                         "doing Gantry's HTTP work with Gantry's functions, no event loop of Gantry's); "
+                         "the two floors in the keep-alive and plain rows only")
     ap.add_argument("--scenarios", nargs="*", default=["ka", "h2", "full", "resumed", "plain", "scaling", "idle"],
                     help="ka (keep-alive, with peak RSS), h2, full (handshake), resumed, "
                          "plain (HTTP listener to a plain backend, keep-alive); and for Gantry alone: "
@@ -411,7 +432,7 @@ def main():
         env = Env(tmp)
         try:
             starters = {"gantry": start_gantry, "nginx": start_nginx_gateway, "haproxy": start_haproxy,
-                        "floor": start_floor}
+                        "floor": start_floor, "floor+http": lambda env, w: start_floor(env, w, http=True)}
             # Round-robin over the gateways (gantry, nginx, haproxy, gantry, ...) so that a slow drift
             # of the machine touches all of them alike.
             results = {name: [] for name in args.only}

@@ -11,6 +11,12 @@
 // gateway's CPU per request is the part no HTTP-aware implementation can avoid on this machine
 // (loopback TCP, system calls, OpenSSL's record layer). It handles exactly the benchmark's
 // traffic: handshakes are done blocking at accept, writes wait in poll() if a socket is full.
+//
+// Built as `http_relay` (GANTRY_FLOOR_HTTP; bench/run.py's "floor+http") and given `--http
+// CONFIG_DIR --port-offset N`, it also does a gateway's HTTP work on each message with Gantry's own
+// functions (http_steps.cc): parse and check the request head, route it, build the upstream head,
+// parse the response head, build the client's. That is Gantry's request path without its event
+// loop, coroutines, deadlines, pool and logs: what Gantry would cost if those cost nothing.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -30,11 +36,17 @@
 #include <string>
 #include <vector>
 
+#ifdef GANTRY_FLOOR_HTTP
+#include "http_steps.h"
+#endif
+
 namespace {
 
 struct Options {
   std::string tlsListen, tlsBackend, cert, key, clientCert, clientKey, ca, sni;
   std::string plainListen, plainBackend;
+  std::string httpConfig; // http_relay only
+  int portOffset = 0;
 };
 
 [[noreturn]] void die(const char* what) {
@@ -85,6 +97,7 @@ int connectTo(const sockaddr_in& a) {
 // One side of a pair: a socket, with TLS or without.
 struct End {
   int fd = -1;
+  std::string in; // --http: bytes of messages not complete yet
   SSL* ssl = nullptr;
   struct Pair* pair = nullptr;
   End* peer = nullptr;
@@ -93,7 +106,14 @@ struct End {
 struct Pair {
   End client, backend;
   bool tls = false;
+#ifdef GANTRY_FLOOR_HTTP
+  gantry::bench::HttpExchange http;
+#endif
 };
+
+#ifdef GANTRY_FLOOR_HTTP
+const gantry::bench::HttpConfig* httpConfig = nullptr; // --http
+#endif
 
 // Writes all of `len` bytes to `e`, waiting in poll() while the socket is full.
 bool writeAll(End& e, const char* data, size_t len) {
@@ -144,6 +164,21 @@ bool relay(End& from, std::vector<char>& buf) {
         return n < 0 && errno == EAGAIN;
       }
     }
+#ifdef GANTRY_FLOOR_HTTP
+    if (httpConfig != nullptr) {
+      // The HTTP work: whole messages only, rewritten by Gantry's functions.
+      static std::string out;
+      out.clear();
+      from.in.append(buf.data(), static_cast<size_t>(n));
+      Pair& pair = *from.pair;
+      pair.http.tls = pair.tls;
+      const bool ok = &from == &pair.client ? gantry::bench::forwardRequests(*httpConfig, pair.http, from.in, out)
+                                            : gantry::bench::forwardResponses(pair.http, from.in, out);
+      if (!ok || (!out.empty() && !writeAll(*from.peer, out.data(), out.size()))) {
+        return false;
+      }
+    } else
+#endif
     if (!writeAll(*from.peer, buf.data(), static_cast<size_t>(n))) {
       return false;
     }
@@ -180,6 +215,10 @@ int main(int argc, char** argv) {
     else if (k == "--sni") o.sni = v;
     else if (k == "--plain-listen") o.plainListen = v;
     else if (k == "--plain-backend") o.plainBackend = v;
+#ifdef GANTRY_FLOOR_HTTP
+    else if (k == "--http") o.httpConfig = v;
+    else if (k == "--port-offset") o.portOffset = std::atoi(v.c_str());
+#endif
     else {
       std::fprintf(stderr, "tls_relay: unknown option %s\n", k.c_str());
       return 2;
@@ -189,9 +228,22 @@ int main(int argc, char** argv) {
       o.clientKey.empty() || o.ca.empty() || o.sni.empty()) {
     std::fprintf(stderr,
                  "usage: tls_relay --listen IP:PORT --backend IP:PORT --cert F --key F --client-cert F "
-                 "--client-key F --ca F --sni NAME [--plain-listen IP:PORT --plain-backend IP:PORT]\n");
+                 "--client-key F --ca F --sni NAME [--plain-listen IP:PORT --plain-backend IP:PORT] "
+                 "[--http CONFIG_DIR --port-offset N]\n");
     return 2;
   }
+#ifdef GANTRY_FLOOR_HTTP
+  std::shared_ptr<const gantry::bench::HttpConfig> http;
+  if (!o.httpConfig.empty()) {
+    std::string error;
+    http = gantry::bench::loadHttpConfig(o.httpConfig, o.portOffset, error);
+    if (!http) {
+      std::fprintf(stderr, "tls_relay: %s\n", error.c_str());
+      return 2;
+    }
+    httpConfig = http.get();
+  }
+#endif
   signal(SIGPIPE, SIG_IGN);
 
   SSL_CTX* server = SSL_CTX_new(TLS_server_method());

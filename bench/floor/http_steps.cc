@@ -1,0 +1,176 @@
+#include "http_steps.h"
+
+#include <array>
+#include <cstring>
+#include <ctime>
+#include <random>
+
+#include "common/strings.h"
+#include "dataplane/headers.h"
+#include "dataplane/http1.h"
+#include "dataplane/snapshot.h"
+#include "store/file_store.h"
+#include "translate/translator.h"
+
+namespace gantry::bench {
+
+using namespace std::string_view_literals;
+using dataplane::CompiledRoute;
+using dataplane::PortGroup;
+
+struct HttpConfig {
+  dataplane::SnapshotConstSharedPtr snapshot;
+  const PortGroup* tlsGroup = nullptr;
+  const PortGroup* plainGroup = nullptr;
+};
+
+std::shared_ptr<const HttpConfig> loadHttpConfig(const std::string& dir, int portOffset, std::string& error) {
+  store::FileStore files(dir);
+  auto loaded = files.load(static_cast<int64_t>(std::time(nullptr)));
+  if (!loaded.errors.empty()) {
+    error = loaded.errors.front().str();
+    return nullptr;
+  }
+  translate::Options options;
+  options.addressPool = {"127.0.0.1"};
+  options.portOffset = portOffset;
+  auto result = translate::translate(loaded.resources, options);
+  std::vector<std::string> problems;
+  auto config = std::make_shared<HttpConfig>();
+  config->snapshot = dataplane::Snapshot::compile(result.ir, 1, problems);
+  for (const auto& [key, group] : config->snapshot->ports()) {
+    (group.tls ? config->tlsGroup : config->plainGroup) = &group;
+  }
+  if (config->tlsGroup == nullptr) {
+    error = "no TLS listener in " + dir + (problems.empty() ? "" : ": " + problems.front());
+    return nullptr;
+  }
+  return config;
+}
+
+namespace {
+
+// As Gantry's request path: the host without its port, lower-cased.
+std::string hostOnly(std::string_view h) {
+  auto colon = h.rfind(':');
+  if (colon != std::string_view::npos) {
+    h = h.substr(0, colon);
+  }
+  return toLower(h);
+}
+
+uint64_t nextRandom() {
+  static std::mt19937_64 rng{std::random_device{}()};
+  return rng();
+}
+
+// A UUIDv4 in place (RFC 9562 section 4), two hex digits per byte from a table, as Gantry does.
+void uuid4(char (&out)[36]) {
+  uint64_t a = (nextRandom() & 0xffffffffffff0fffULL) | 0x4000ULL;
+  uint64_t b = (nextRandom() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
+  static constexpr auto kPairs = [] {
+    constexpr char kHex[] = "0123456789abcdef";
+    std::array<char, 512> t{};
+    for (int i = 0; i < 256; ++i) {
+      t[2 * i] = kHex[i >> 4];
+      t[2 * i + 1] = kHex[i & 0xf];
+    }
+    return t;
+  }();
+  static constexpr uint8_t kAt[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+  out[8] = out[13] = out[18] = out[23] = '-';
+  for (int i = 0; i < 8; ++i) {
+    std::memcpy(out + kAt[i], &kPairs[2 * ((a >> (56 - 8 * i)) & 0xff)], 2);
+    std::memcpy(out + kAt[8 + i], &kPairs[2 * ((b >> (56 - 8 * i)) & 0xff)], 2);
+  }
+}
+
+} // namespace
+
+bool forwardRequests(const HttpConfig& config, HttpExchange& x, std::string& in, std::string& out) {
+  const PortGroup* group = x.tls ? config.tlsGroup : config.plainGroup;
+  while (!in.empty()) {
+    dataplane::http1::Head head;
+    auto parsed = dataplane::http1::parseRequest(in, 64 * 1024, head);
+    if (parsed.status == dataplane::http1::ParseStatus::Incomplete) {
+      return true;
+    }
+    if (parsed.status == dataplane::http1::ParseStatus::Error || group == nullptr ||
+        head.body == dataplane::http1::BodyKind::Chunked) {
+      return false;
+    }
+    if (head.body == dataplane::http1::BodyKind::ContentLength && in.size() < head.headBytes + head.contentLength) {
+      return true; // the body is not all here yet
+    }
+    const std::string host = hostOnly(head.header("host"));
+    const auto* listener = group->listenerFor(host);
+    const auto* vhost = listener != nullptr ? listener->vhostFor(host) : nullptr;
+    if (vhost == nullptr) {
+      return false;
+    }
+    const std::string_view target = head.target;
+    const size_t q = target.find('?');
+    const std::string_view path = target.substr(0, q);
+    const std::string_view query = q == std::string_view::npos ? std::string_view{} : target.substr(q + 1);
+    const CompiledRoute* route = dataplane::matchRoute(*vhost, {head.method, path, query, &head.headers});
+    if (route == nullptr || route->totalWeight == 0) {
+      return false;
+    }
+    // Weighted choice (spec section 3: weight / sum of weights).
+    uint64_t pick = nextRandom() % route->totalWeight;
+    size_t chosen = 0;
+    while (pick >= route->backends[chosen].weight) {
+      pick -= route->backends[chosen].weight;
+      ++chosen;
+    }
+    dataplane::Forwarding f;
+    char uuid[36];
+    f.requestId = head.header("x-request-id");
+    if (f.requestId.empty()) {
+      uuid4(uuid);
+      f.requestId = std::string_view(uuid, sizeof uuid);
+    }
+    f.peer = "127.0.0.1"sv;
+    f.tls = x.tls;
+    out += dataplane::upstreamHead(head, *route, route->backends[chosen], path, query, f);
+    const size_t consumed = head.headBytes + (head.body == dataplane::http1::BodyKind::ContentLength ? head.contentLength : 0);
+    out.append(in, head.headBytes, consumed - head.headBytes);
+    in.erase(0, consumed);
+    x.route = route;
+    x.backend = &route->backends[chosen];
+  }
+  return true;
+}
+
+bool forwardResponses(HttpExchange& x, std::string& in, std::string& out) {
+  while (!in.empty()) {
+    if (x.route == nullptr) {
+      return false; // a response nobody asked for
+    }
+    dataplane::http1::Head head;
+    auto parsed = dataplane::http1::parseResponse(in, 64 * 1024, "GET"sv, head);
+    if (parsed.status == dataplane::http1::ParseStatus::Incomplete) {
+      return true;
+    }
+    if (parsed.status == dataplane::http1::ParseStatus::Error || head.body == dataplane::http1::BodyKind::Chunked ||
+        head.body == dataplane::http1::BodyKind::UntilClose) {
+      return false;
+    }
+    const size_t total = head.headBytes + (head.body == dataplane::http1::BodyKind::ContentLength ? head.contentLength : 0);
+    if (in.size() < total) {
+      return true;
+    }
+    const auto& route = *static_cast<const CompiledRoute*>(x.route);
+    const auto& backend = *static_cast<const ir::WeightedBackend*>(x.backend);
+    dataplane::http1::FieldList fields;
+    dataplane::responseFields(head.headers, route, backend, {}, fields);
+    out.append("HTTP/1.1 "sv).append(std::to_string(head.status)).append(" "sv).append(head.reason).append("\r\n"sv);
+    dataplane::appendFields(out, dataplane::http1::asSpan(fields));
+    out.append("\r\n"sv);
+    out.append(in, head.headBytes, total - head.headBytes);
+    in.erase(0, total);
+  }
+  return true;
+}
+
+} // namespace gantry::bench
