@@ -1,6 +1,5 @@
 #include "http_steps.h"
 
-#include <array>
 #include <cstring>
 #include <ctime>
 #include <random>
@@ -64,26 +63,6 @@ uint64_t nextRandom() {
   return rng();
 }
 
-// A UUIDv4 in place (RFC 9562 section 4), two hex digits per byte from a table, as Gantry does.
-void uuid4(char (&out)[36]) {
-  uint64_t a = (nextRandom() & 0xffffffffffff0fffULL) | 0x4000ULL;
-  uint64_t b = (nextRandom() & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;
-  static constexpr auto kPairs = [] {
-    constexpr char kHex[] = "0123456789abcdef";
-    std::array<char, 512> t{};
-    for (int i = 0; i < 256; ++i) {
-      t[2 * i] = kHex[i >> 4];
-      t[2 * i + 1] = kHex[i & 0xf];
-    }
-    return t;
-  }();
-  static constexpr uint8_t kAt[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
-  out[8] = out[13] = out[18] = out[23] = '-';
-  for (int i = 0; i < 8; ++i) {
-    std::memcpy(out + kAt[i], &kPairs[2 * ((a >> (56 - 8 * i)) & 0xff)], 2);
-    std::memcpy(out + kAt[8 + i], &kPairs[2 * ((b >> (56 - 8 * i)) & 0xff)], 2);
-  }
-}
 
 } // namespace
 
@@ -127,7 +106,7 @@ bool forwardRequests(const HttpConfig& config, HttpExchange& x, std::string& in,
     char uuid[36];
     f.requestId = head.header("x-request-id");
     if (f.requestId.empty()) {
-      uuid4(uuid);
+      dataplane::formatUuid4(nextRandom(), nextRandom(), uuid);
       f.requestId = std::string_view(uuid, sizeof uuid);
     }
     f.peer = "127.0.0.1"sv;

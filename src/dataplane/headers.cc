@@ -1,6 +1,7 @@
 #include "dataplane/headers.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -193,6 +194,28 @@ std::string upstreamHead(const http1::Head& head, const CompiledRoute& route, co
   }
   out.append("\r\n"sv);
   return out;
+}
+
+void formatUuid4(uint64_t a, uint64_t b, char (&out)[36]) {
+  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL; // version 4
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL; // variant 10
+  // 8-4-4-4-12 hex digits, two digits per byte from a table: this runs per request.
+  static constexpr auto kPairs = [] {
+    constexpr char kHex[] = "0123456789abcdef";
+    std::array<char, 512> t{};
+    for (int i = 0; i < 256; ++i) {
+      t[2 * i] = kHex[i >> 4];
+      t[2 * i + 1] = kHex[i & 0xf];
+    }
+    return t;
+  }();
+  // Where each of the 16 bytes (a, then b, most significant first) goes among the dashes.
+  static constexpr uint8_t kAt[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+  out[8] = out[13] = out[18] = out[23] = '-';
+  for (int i = 0; i < 8; ++i) {
+    std::memcpy(out + kAt[i], &kPairs[2 * ((a >> (56 - 8 * i)) & 0xff)], 2);
+    std::memcpy(out + kAt[8 + i], &kPairs[2 * ((b >> (56 - 8 * i)) & 0xff)], 2);
+  }
 }
 
 } // namespace gantry::dataplane

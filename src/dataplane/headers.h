@@ -2,6 +2,7 @@
 // The request head Gantry sends upstream, and the header mutations of RequestHeaderModifier and
 // ResponseHeaderModifier (Gateway API spec 2.1). Pure string work, apart from the connection, so
 // that it can be tested and measured on its own.
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -21,6 +22,9 @@ struct Forwarding {
   std::string_view upgrade;      // "websocket" to pass an Upgrade on
 };
 
+// A version 4 UUID made of 128 random bits `a` (high) and `b`, in its 36-character text form
+// (RFC 9562 sections 4 and 5.4): the x-request-id of a request that came without one.
+void formatUuid4(uint64_t a, uint64_t b, char (&out)[36]);
 // True when `m` sets or removes header `name` (case-insensitive).
 bool namedIn(const std::optional<ir::HeaderMutation>& m, std::string_view name);
 // Appends the set and add field lines of `m`.

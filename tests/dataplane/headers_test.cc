@@ -91,5 +91,17 @@ TEST(UpstreamHeadTest, NamedInIsCaseInsensitive) {
   EXPECT_FALSE(namedIn(std::nullopt, "x-a"));
 }
 
+TEST(FormatUuid4Test, LaysTheBitsOutAsRfc9562SaysWithVersionAndVariantSet) {
+  char out[36];
+  // RFC 9562 section 5.4: the version nibble (bits 48-51) becomes 4, the variant bits (64-65)
+  // become 10; every other bit is the random input, most significant first, 8-4-4-4-12.
+  formatUuid4(0x0123456789abcdefULL, 0xfedcba9876543210ULL, out);
+  EXPECT_EQ(std::string(out, sizeof out), "01234567-89ab-4def-bedc-ba9876543210");
+  formatUuid4(0, 0, out);
+  EXPECT_EQ(std::string(out, sizeof out), "00000000-0000-4000-8000-000000000000");
+  formatUuid4(~0ULL, ~0ULL, out);
+  EXPECT_EQ(std::string(out, sizeof out), "ffffffff-ffff-4fff-bfff-ffffffffffff");
+}
+
 } // namespace
 } // namespace gantry::dataplane
