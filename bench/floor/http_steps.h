@@ -1,6 +1,6 @@
 #pragma once
 // The HTTP work of a gateway, done with Gantry's own functions and nothing around them: the part
-// `tls_relay --http` adds to the floor. No Boost in this header: tls_relay.cc stays a plain
+// `http_relay --http` adds to the floor. No Boost in this header: tls_relay.cc stays a plain
 // epoll program.
 #include <memory>
 #include <string>

@@ -97,7 +97,9 @@ int connectTo(const sockaddr_in& a) {
 // One side of a pair: a socket, with TLS or without.
 struct End {
   int fd = -1;
+#ifdef GANTRY_FLOOR_HTTP
   std::string in; // --http: bytes of messages not complete yet
+#endif
   SSL* ssl = nullptr;
   struct Pair* pair = nullptr;
   End* peer = nullptr;
