@@ -3,7 +3,6 @@
 #include <ctime>
 #include <random>
 
-#include "common/strings.h"
 #include "dataplane/headers.h"
 #include "dataplane/http1.h"
 #include "dataplane/snapshot.h"
@@ -48,15 +47,6 @@ std::shared_ptr<const HttpConfig> loadHttpConfig(const std::string& dir, int por
 
 namespace {
 
-// As Gantry's request path: the host without its port, lower-cased.
-std::string hostOnly(std::string_view h) {
-  auto colon = h.rfind(':');
-  if (colon != std::string_view::npos) {
-    h = h.substr(0, colon);
-  }
-  return toLower(h);
-}
-
 uint64_t nextRandom() {
   static std::mt19937_64 rng{std::random_device{}()};
   return rng();
@@ -79,7 +69,7 @@ bool forwardRequests(const HttpConfig& config, HttpExchange& x, std::string& in,
     if (head.body == dataplane::http1::BodyKind::ContentLength && in.size() < head.headBytes + head.contentLength) {
       return true; // the body is not all here yet
     }
-    const std::string host = hostOnly(head.header("host"));
+    const std::string host = dataplane::hostOnly(head.header("host"));
     const auto* listener = group->listenerFor(host);
     const auto* vhost = listener != nullptr ? listener->vhostFor(host) : nullptr;
     if (vhost == nullptr) {
@@ -143,7 +133,7 @@ bool forwardResponses(HttpExchange& x, std::string& in, std::string& out) {
     const auto& backend = *static_cast<const ir::WeightedBackend*>(x.backend);
     dataplane::http1::FieldList fields;
     dataplane::responseFields(head.headers, route, backend, {}, fields);
-    out.append("HTTP/1.1 "sv).append(std::to_string(head.status)).append(" "sv).append(head.reason).append("\r\n"sv);
+    dataplane::appendStatusLine(out, head.status, head.reason);
     dataplane::appendFields(out, dataplane::http1::asSpan(fields));
     out.append("\r\n"sv);
     out.append(in, head.headBytes, total - head.headBytes);

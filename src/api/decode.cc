@@ -1187,7 +1187,8 @@ std::vector<DecodeError> decodeManifests(const std::string& file, const std::str
       if (Expansion e; expandsBeyondLimits(doc, e)) {
         errors.push_back({file, doc.Mark().line + 1, 0, "",
                           "document too large once YAML aliases are expanded (over " +
-                              std::to_string(kMaxDocumentNodes) + " nodes or 16 MiB of text)"});
+                              std::to_string(kMaxDocumentNodes) + " nodes or " +
+                              std::to_string(kMaxFileBytes / (1024 * 1024)) + " MiB of text)"});
         continue;
       }
       if (doc.IsMap() && doc["kind"] && doc["kind"].IsScalar() && doc["kind"].Scalar() == "List" &&

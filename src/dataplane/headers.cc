@@ -196,6 +196,26 @@ std::string upstreamHead(const http1::Head& head, const CompiledRoute& route, co
   return out;
 }
 
+void appendStatusLine(std::string& out, int status, std::string_view reason) {
+  out.append("HTTP/1.1 "sv).append(std::to_string(status)).append(" "sv).append(reason).append("\r\n"sv);
+}
+
+std::string hostOnly(std::string_view hostHeader) {
+  std::string_view h = hostHeader;
+  if (!h.empty() && h.front() == '[') { // IPv6 literal
+    auto close = h.find(']');
+    return toLower(h.substr(0, close == std::string_view::npos ? h.size() : close + 1));
+  }
+  auto colon = h.rfind(':');
+  if (colon != std::string_view::npos) {
+    h = h.substr(0, colon);
+  }
+  while (!h.empty() && h.back() == '.') {
+    h.remove_suffix(1);
+  }
+  return toLower(h);
+}
+
 void formatUuid4(uint64_t a, uint64_t b, char (&out)[36]) {
   a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL; // version 4
   b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL; // variant 10

@@ -22,6 +22,11 @@ struct Forwarding {
   std::string_view upgrade;      // "websocket" to pass an Upgrade on
 };
 
+// "HTTP/1.1 <status> <reason>\r\n" (RFC 9112 section 4).
+void appendStatusLine(std::string& out, int status, std::string_view reason);
+// The host a Host field value (or an absolute-form authority) names, for matching listeners and
+// hostnames: without the port and a trailing dot, lower-cased; an IPv6 literal keeps its brackets.
+std::string hostOnly(std::string_view hostHeader);
 // A version 4 UUID made of 128 random bits `a` (high) and `b`, in its 36-character text form
 // (RFC 9562 sections 4 and 5.4): the x-request-id of a request that came without one.
 void formatUuid4(uint64_t a, uint64_t b, char (&out)[36]);

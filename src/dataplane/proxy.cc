@@ -99,27 +99,6 @@ void uuid4(Worker& w, char (&out)[36]) {
   formatUuid4(a, w.random(), out);
 }
 
-// "HTTP/1.1 <status> <reason>\r\n" (RFC 9112 section 4).
-void appendStatusLine(std::string& out, int status, std::string_view reason) {
-  out.append("HTTP/1.1 "sv).append(std::to_string(status)).append(" "sv).append(reason).append("\r\n"sv);
-}
-
-std::string hostOnly(std::string_view hostHeader) {
-  std::string_view h = hostHeader;
-  if (!h.empty() && h.front() == '[') { // IPv6 literal
-    auto close = h.find(']');
-    return toLower(h.substr(0, close == std::string_view::npos ? h.size() : close + 1));
-  }
-  auto colon = h.rfind(':');
-  if (colon != std::string_view::npos) {
-    h = h.substr(0, colon);
-  }
-  while (!h.empty() && h.back() == '.') {
-    h.remove_suffix(1);
-  }
-  return toLower(h);
-}
-
 } // namespace
 
 void Metrics::countStatus(int status) {

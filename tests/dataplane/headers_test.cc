@@ -103,5 +103,14 @@ TEST(FormatUuid4Test, LaysTheBitsOutAsRfc9562SaysWithVersionAndVariantSet) {
   EXPECT_EQ(std::string(out, sizeof out), "ffffffff-ffff-4fff-bfff-ffffffffffff");
 }
 
+TEST(HostOnlyTest, DropsThePortAndTrailingDotsAndLowerCasesButKeepsIpv6Brackets) {
+  EXPECT_EQ(hostOnly("Frontend.COM:8443"), "frontend.com");
+  EXPECT_EQ(hostOnly("frontend.com."), "frontend.com");
+  EXPECT_EQ(hostOnly("[::1]:443"), "[::1]");
+  EXPECT_EQ(hostOnly("[2001:DB8::1]"), "[2001:db8::1]");
+  EXPECT_EQ(hostOnly("127.0.0.1"), "127.0.0.1");
+  EXPECT_EQ(hostOnly(""), "");
+}
+
 } // namespace
 } // namespace gantry::dataplane

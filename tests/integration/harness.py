@@ -8,6 +8,7 @@ Every process is started here and stopped by PID.
 """
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -25,17 +26,12 @@ GANTRY = os.environ.get("GANTRY_BIN") or os.path.join(
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "backend-mtls")
 
 
+@functools.cache
 def sanitized():
     """Whether GANTRY is an AddressSanitizer build (scripts/test.sh runs these tests with one too):
     its memory figures (shadow memory, quarantine) say nothing about Gantry's."""
-    global _SANITIZED
-    if _SANITIZED is None:
-        p = subprocess.run(["ldd", GANTRY], capture_output=True, text=True)
-        _SANITIZED = "libasan" in p.stdout
-    return _SANITIZED
+    return "libasan" in subprocess.run(["ldd", GANTRY], capture_output=True, text=True).stdout
 
-
-_SANITIZED = None
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
